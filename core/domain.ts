@@ -1,0 +1,262 @@
+import { CustodiaError } from "./errors.js";
+
+/* ------------------------------------------------------------------ roles */
+
+/** On-ledger member roles. Numeric values are the ledger encoding (uint8); NONE is never stored. */
+export const Role = { NONE: 0, ADMIN: 1, GATEWAY: 2, PARTNER: 3, AUDITOR: 4 } as const;
+export type RoleName = Exclude<keyof typeof Role, "NONE">;
+export type RoleId = (typeof Role)[keyof typeof Role];
+export const ROLE_NAMES: readonly RoleName[] = ["ADMIN", "GATEWAY", "PARTNER", "AUDITOR"];
+
+export function roleName(id: number): RoleName {
+  const name = ROLE_NAMES.find((n) => Role[n] === id);
+  if (!name) throw new CustodiaError("INVALID_ARGUMENT", `unknown role id ${id}`);
+  return name;
+}
+
+/* --------------------------------------------------------------- purposes */
+
+/**
+ * Processing purposes, aligned with the W3C Data Privacy Vocabulary (DPV). The ledger stores the
+ * small integer id (uint8) and agreements hold a uint32 bitmask of ids; receipts and records use
+ * the DPV IRI. Ids are append-only: never renumber.
+ */
+export const PURPOSES = [
+  { id: 0, key: "service-provision", dpv: "https://w3id.org/dpv#ServiceProvision", label: "Providing the contracted service" },
+  { id: 1, key: "profiling", dpv: "https://w3id.org/dpv#Profiling", label: "Customer profiling and segmentation" },
+  { id: 2, key: "direct-marketing", dpv: "https://w3id.org/dpv#DirectMarketing", label: "Direct marketing" },
+  { id: 3, key: "personalisation", dpv: "https://w3id.org/dpv#Personalisation", label: "Personalisation of offers and service" },
+  { id: 4, key: "credit-checking", dpv: "https://w3id.org/dpv#CreditChecking", label: "Credit checking" },
+  { id: 5, key: "fraud-prevention", dpv: "https://w3id.org/dpv#FraudPreventionAndDetection", label: "Fraud prevention and detection" },
+  { id: 6, key: "research", dpv: "https://w3id.org/dpv#ResearchAndDevelopment", label: "Research and development" },
+] as const;
+
+export type PurposeKey = (typeof PURPOSES)[number]["key"];
+export type PurposeId = (typeof PURPOSES)[number]["id"];
+/** Highest purpose id the ledgers accept; agreements carry purposes as a uint32 bitmask. */
+export const MAX_PURPOSE_ID = 31;
+
+export function purposeId(key: string): PurposeId {
+  const p = PURPOSES.find((x) => x.key === key);
+  if (!p) throw new CustodiaError("INVALID_PURPOSE", `unknown purpose "${key}"`, { known: PURPOSES.map((x) => x.key) });
+  return p.id;
+}
+
+export function purposeById(id: number): (typeof PURPOSES)[number] {
+  const p = PURPOSES.find((x) => x.id === id);
+  if (!p) throw new CustodiaError("INVALID_PURPOSE", `unknown purpose id ${id}`);
+  return p;
+}
+
+export function purposeMask(keys: readonly string[]): number {
+  let mask = 0;
+  for (const k of keys) mask |= 1 << purposeId(k);
+  return mask >>> 0;
+}
+
+export function purposesFromMask(mask: number): PurposeKey[] {
+  return PURPOSES.filter((p) => (mask >>> p.id) & 1).map((p) => p.key);
+}
+
+/* ------------------------------------------------------- data categories */
+
+/** Data categories as bits of a uint16 mask. Append-only. */
+export const CATEGORIES = {
+  contact: 1 << 0,
+  demographic: 1 << 1,
+  transactions: 1 << 2,
+  behavioural: 1 << 3,
+  location: 1 << 4,
+  financial: 1 << 5,
+  preferences: 1 << 6,
+} as const;
+
+export type CategoryName = keyof typeof CATEGORIES;
+export const CATEGORY_NAMES = Object.keys(CATEGORIES) as CategoryName[];
+export const ALL_CATEGORIES = CATEGORY_NAMES.reduce((m, n) => m | CATEGORIES[n], 0);
+
+export function categoryMask(names: readonly string[]): number {
+  if (names.length === 0) throw new CustodiaError("INVALID_CATEGORIES", "at least one data category is required");
+  let mask = 0;
+  for (const n of names) {
+    const bit = (CATEGORIES as Record<string, number>)[n];
+    if (bit === undefined) throw new CustodiaError("INVALID_CATEGORIES", `unknown data category "${n}"`, { known: CATEGORY_NAMES });
+    mask |= bit;
+  }
+  return mask;
+}
+
+export function categoriesFromMask(mask: number): CategoryName[] {
+  return CATEGORY_NAMES.filter((n) => (mask & CATEGORIES[n]) !== 0);
+}
+
+/** True when every category in `needed` is in `granted`. */
+export function coversCategories(granted: number, needed: number): boolean {
+  return (granted & needed) === needed;
+}
+
+export function assertCategoryMask(mask: number): void {
+  if (!Number.isInteger(mask) || mask <= 0 || (mask & ~ALL_CATEGORIES) !== 0) {
+    throw new CustodiaError("INVALID_CATEGORIES", `category mask ${mask} is empty or has unknown bits`);
+  }
+}
+
+/* ------------------------------------------------------------ ledger data */
+
+export type Address = `0x${string}`;
+export type Bytes32 = `0x${string}`;
+
+export interface Member {
+  account: Address;
+  /** SHA-256 of the member's DID string (hex, 0x-prefixed). */
+  didHash: Bytes32;
+  role: RoleName;
+  /** SHA-256 of the organisation name; the name itself lives off-chain. */
+  orgHash: Bytes32;
+  active: boolean;
+}
+
+export interface Agreement {
+  id: bigint;
+  partner: Address;
+  /** Bitmask of purpose ids. */
+  purposes: number;
+  /** Bitmask of data categories. */
+  categories: number;
+  /** Unix seconds. */
+  validFrom: number;
+  validUntil: number;
+  termsHash: Bytes32;
+  active: boolean;
+}
+
+/** The rule-bearing part of a consent as the ledger stores it (one packed slot on the EVM). */
+export interface ConsentState {
+  subject: Address;
+  partner: Address;
+  purpose: number;
+  categories: number;
+  /** Unix seconds; 0 = never expires. */
+  expiresAt: number;
+  grantedAt: number;
+  /** Unix seconds of the revocation; 0 while active. */
+  revokedAt: number;
+  /** The nonce the next signed grant/revoke for this consent must carry. */
+  nonce: number;
+}
+
+export type PermissionReason =
+  | "OK"
+  | "PARTNER_NOT_MEMBER"
+  | "PARTNER_INACTIVE"
+  | "NOT_A_PARTNER"
+  | "NO_AGREEMENT"
+  | "NO_CONSENT"
+  | "CONSENT_REVOKED"
+  | "CONSENT_EXPIRED"
+  | "CONSENT_CATEGORIES";
+
+/** Numeric encoding of PermissionReason on the ledger (uint8), in this order. */
+export const PERMISSION_REASONS: readonly PermissionReason[] = [
+  "OK",
+  "PARTNER_NOT_MEMBER",
+  "PARTNER_INACTIVE",
+  "NOT_A_PARTNER",
+  "NO_AGREEMENT",
+  "NO_CONSENT",
+  "CONSENT_REVOKED",
+  "CONSENT_EXPIRED",
+  "CONSENT_CATEGORIES",
+];
+
+export interface PermissionCheck {
+  allowed: boolean;
+  reason: PermissionReason;
+  /** The agreement that covers the request, 0n when none does. */
+  agreementId: bigint;
+}
+
+export interface DataCommitment {
+  commitment: Bytes32;
+  subject: Address;
+  committedAt: number;
+  /** 0 until erased. */
+  erasedAt: number;
+}
+
+export interface Checkpoint {
+  logId: Bytes32;
+  treeSize: number;
+  root: Bytes32;
+}
+
+export interface AnchoredCheckpoint extends Checkpoint {
+  gateway: Address;
+  blockNumber: number;
+  timestamp: number;
+}
+
+/* --------------------------------------------------- off-chain records */
+
+/**
+ * A consent record with the fields of ISO/IEC TS 27560 (consent record information structure).
+ * Only its SHA-256 (over JCS) and the rule-bearing fields go on the ledger.
+ */
+export interface ConsentRecord {
+  schemaVersion: "custodia.consent/1";
+  recordId: string;
+  /** Subject DID. */
+  piiPrincipalId: string;
+  /** Controllers: the operator(s) relaying the consent. */
+  piiControllers: { id: string; name?: string }[];
+  /** Recipients: the partner DID. */
+  recipients: { id: string; name?: string }[];
+  purpose: { id: PurposeKey; dpv: string; description: string };
+  piiCategories: CategoryName[];
+  /** SHA-256 of the privacy notice shown to the subject. */
+  noticeHash: Bytes32;
+  /** Retention / validity: ISO 8601 instant, or null for "until withdrawn". */
+  expiresAt: string | null;
+  jurisdiction: string;
+  legalBasis: "consent";
+  withdrawalMethod: string;
+  consentType: "explicit";
+  /** Event history: given, withdrawn, each with its ISO 8601 time. */
+  events: { type: "given" | "withdrawn"; at: string }[];
+}
+
+export type AccessDecision = "allow" | "deny";
+
+/** One entry of a gateway's `access` log. */
+export interface AccessEvent {
+  kind: "access";
+  requestId: string;
+  /** DID of the caller. */
+  actor: string;
+  /** Ledger account of the partner. */
+  partner: Address;
+  subject: Address;
+  purpose: PurposeKey;
+  categories: number;
+  decision: AccessDecision;
+  reason: PermissionReason | string;
+  /** Ledger block the decision was made at. */
+  block: number;
+  /** keccak256(subject, partner, purpose): the consent key consulted. */
+  consentKey: Bytes32;
+  agreementId: string;
+  /** ISO 8601. */
+  at: string;
+}
+
+/** One entry of a gateway's `decisions` log: a per-subject model decision. */
+export interface DecisionRecord {
+  kind: "decision";
+  runId: string;
+  subject: Address;
+  modelHash: Bytes32;
+  inputHash: Bytes32;
+  segment: string;
+  explanationHash: Bytes32;
+  at: string;
+}
