@@ -9,7 +9,7 @@ import { CustodiaError } from "./errors.js";
 export function canonicalize(value: unknown): string {
   let out: string | undefined;
   try {
-    out = (canonicalizeImpl as (v: unknown) => string | undefined)(value);
+    out = canonicalizeImpl(value);
   } catch (e) {
     throw new CustodiaError("INVALID_ARGUMENT", `value cannot be canonicalized: ${(e as Error).message}`, undefined, { cause: e });
   }

@@ -1,0 +1,362 @@
+import {
+  Contract,
+  FetchRequest,
+  Interface,
+  JsonRpcProvider,
+  Network,
+  getAddress,
+  type Log,
+  type Provider,
+  type Signer,
+  type ContractTransactionResponse,
+} from "ethers";
+import { CustodiaError } from "../core/errors.js";
+import { Role, roleName, type Address, type Agreement, type AnchoredCheckpoint, type Bytes32, type Checkpoint, type ConsentState, type DataCommitment, type Member, type PermissionCheck, PERMISSION_REASONS } from "../core/domain.js";
+import { custodiaDomain, type ConsentGrantMessage, type ConsentRevokeMessage, type DataCommitmentMessage, type Eip712Domain } from "../core/eip712.js";
+import type {
+  AgreementInput,
+  LedgerEvent,
+  LedgerPort,
+  LogHead,
+  MemberInput,
+  PermissionQuery,
+  ReadAt,
+  TxResult,
+  WatchOptions,
+  Watcher,
+} from "../core/ledger.js";
+import { loadArtifact } from "./artifacts.js";
+import { mapLedgerError } from "./ledger-errors.js";
+
+const ZERO32 = `0x${"0".repeat(64)}`;
+
+export interface EvmLedgerOptions {
+  provider: Provider;
+  /** Address of the deployed Custodia contract. */
+  address: string;
+  /** Submits writes; reads work without one. */
+  signer?: Signer;
+  /** Block the contract was deployed at: where event scans start. */
+  deployBlock?: number;
+  /** Polling interval for watch(), ms. */
+  pollMs?: number;
+}
+
+/**
+ * A JSON-RPC provider set up the way a long-running service needs it: a fixed network (no
+ * detection retries when the node is down), no response cache (fresh reads for fail-closed
+ * decisions), and a per-request timeout so an unresponsive node surfaces as LEDGER_UNAVAILABLE.
+ */
+export function jsonRpcProvider(url: string, chainId: number, timeoutMs = 5_000): JsonRpcProvider {
+  const req = new FetchRequest(url);
+  req.timeout = timeoutMs;
+  const network = Network.from(chainId);
+  return new JsonRpcProvider(req, network, { staticNetwork: network, cacheTimeout: -1, pollingInterval: 250 });
+}
+
+/** The EVM adapter of the ledger port (ethers 6). */
+export class EvmLedger implements LedgerPort {
+  readonly kind = "evm" as const;
+  readonly address: Address;
+  readonly iface: Interface;
+  readonly provider: Provider;
+  readonly signer: Signer | undefined;
+  private readonly contract: Contract;
+  private readonly deployBlock: number;
+  private readonly pollMs: number;
+  /** Sends from one signer are serialised so nonces never race; receipts are awaited outside. */
+  private sendQueue: Promise<unknown> = Promise.resolve();
+  private domainCache: Eip712Domain | undefined;
+  private readonly blockTimes = new Map<number, number>();
+
+  constructor(options: EvmLedgerOptions) {
+    const artifact = loadArtifact("Custodia");
+    this.iface = new Interface(artifact.abi as never);
+    this.provider = options.provider;
+    this.signer = options.signer;
+    this.address = getAddress(options.address) as Address;
+    this.contract = new Contract(this.address, this.iface, options.signer ?? options.provider);
+    this.deployBlock = options.deployBlock ?? 0;
+    this.pollMs = options.pollMs ?? 500;
+  }
+
+  /** The same ledger, submitting as another signer. */
+  connect(signer: Signer): EvmLedger {
+    return new EvmLedger({ provider: this.provider, address: this.address, signer, deployBlock: this.deployBlock, pollMs: this.pollMs });
+  }
+
+  async account(): Promise<Address> {
+    if (!this.signer) throw new CustodiaError("CONFIG_INVALID", "this ledger adapter has no signer");
+    return getAddress(await this.signer.getAddress()) as Address;
+  }
+
+  async blockNumber(): Promise<number> {
+    return this.guard(() => this.provider.getBlockNumber());
+  }
+
+  async blockTime(block?: number): Promise<number> {
+    if (block !== undefined) {
+      const hit = this.blockTimes.get(block);
+      if (hit !== undefined) return hit;
+    }
+    const b = await this.guard(() => this.provider.getBlock(block ?? "latest"));
+    if (!b) throw new CustodiaError("INVALID_ARGUMENT", `block ${block} does not exist`);
+    if (block !== undefined) this.blockTimes.set(block, b.timestamp);
+    return b.timestamp;
+  }
+
+  async eip712Domain(): Promise<Eip712Domain> {
+    if (this.domainCache) return this.domainCache;
+    const d = await this.read<[string, string, string, bigint, string]>("eip712Domain", []);
+    this.domainCache = { ...custodiaDomain(d[3], d[4]), name: d[1], version: d[2] };
+    return this.domainCache;
+  }
+
+  /* ---------------------------------------------------------- membership */
+
+  registerMember(m: MemberInput): Promise<TxResult> {
+    return this.write("registerMember", [m.account, m.didHash, Role[m.role], m.orgHash]);
+  }
+
+  deactivateMember(account: Address): Promise<TxResult> {
+    return this.write("deactivateMember", [account]);
+  }
+
+  async getMember(account: Address, at?: ReadAt): Promise<Member | null> {
+    const m = await this.read<{ didHash: string; orgHash: string; role: bigint; active: boolean }>("member", [account], at);
+    if (Number(m.role) === Role.NONE) return null;
+    return { account: getAddress(account) as Address, didHash: m.didHash as Bytes32, orgHash: m.orgHash as Bytes32, role: roleName(Number(m.role)), active: m.active };
+  }
+
+  /* ---------------------------------------------------------- agreements */
+
+  async registerAgreement(a: AgreementInput): Promise<TxResult & { id: bigint }> {
+    const { result, logs } = await this.writeWithLogs("registerAgreement", [a.partner, a.purposes, a.categories, a.validFrom, a.validUntil, a.termsHash]);
+    const ev = logs.map((l) => this.parse(l)).find((e) => e?.type === "AgreementRegistered");
+    if (!ev || ev.type !== "AgreementRegistered") throw new CustodiaError("LEDGER_REVERTED", "agreement registered without its event");
+    return { ...result, id: ev.id };
+  }
+
+  endAgreement(id: bigint): Promise<TxResult> {
+    return this.write("endAgreement", [id]);
+  }
+
+  async getAgreement(id: bigint, at?: ReadAt): Promise<Agreement | null> {
+    const a = await this.read<{ partner: string; purposes: bigint; categories: bigint; validFrom: bigint; validUntil: bigint; active: boolean; termsHash: string }>("agreement", [id], at);
+    if (a.partner === "0x0000000000000000000000000000000000000000") return null;
+    return {
+      id,
+      partner: getAddress(a.partner) as Address,
+      purposes: Number(a.purposes),
+      categories: Number(a.categories),
+      validFrom: Number(a.validFrom),
+      validUntil: Number(a.validUntil),
+      termsHash: a.termsHash as Bytes32,
+      active: a.active,
+    };
+  }
+
+  async agreementsOf(partner: Address, at?: ReadAt): Promise<bigint[]> {
+    const ids = await this.read<bigint[]>("agreementsOf", [partner], at);
+    return [...ids];
+  }
+
+  /* ------------------------------------------------------------- consent */
+
+  grantConsent(g: ConsentGrantMessage, signature: string): Promise<TxResult> {
+    return this.write("grantConsent", [[g.subject, g.partner, g.purpose, g.categories, g.expiresAt, g.receiptHash, g.nonce, g.deadline], signature]);
+  }
+
+  revokeConsent(r: ConsentRevokeMessage, signature: string): Promise<TxResult> {
+    return this.write("revokeConsent", [[r.subject, r.partner, r.purpose, r.nonce, r.deadline], signature]);
+  }
+
+  async getConsent(subject: Address, partner: Address, purpose: number, at?: ReadAt): Promise<ConsentState> {
+    const c = await this.read<{ categories: bigint; expiresAt: bigint; grantedAt: bigint; revokedAt: bigint; nonce: bigint }>("consent", [subject, partner, purpose], at);
+    return {
+      subject: getAddress(subject) as Address,
+      partner: getAddress(partner) as Address,
+      purpose,
+      categories: Number(c.categories),
+      expiresAt: Number(c.expiresAt),
+      grantedAt: Number(c.grantedAt),
+      revokedAt: Number(c.revokedAt),
+      nonce: Number(c.nonce),
+    };
+  }
+
+  async checkPermission(q: PermissionQuery, at?: ReadAt): Promise<PermissionCheck> {
+    const r = await this.read<[boolean, bigint, bigint]>("checkPermission", [q.subject, q.partner, q.purpose, q.categories, q.time], at);
+    const reason = PERMISSION_REASONS[Number(r[1])];
+    if (!reason) throw new CustodiaError("LEDGER_REVERTED", `unknown permission reason ${r[1]}`);
+    return { allowed: r[0], reason, agreementId: r[2] };
+  }
+
+  /* ---------------------------------------------------------------- data */
+
+  commitData(m: DataCommitmentMessage, signature: string): Promise<TxResult> {
+    return this.write("commitData", [[m.subject, m.commitment, m.nonce, m.deadline], signature]);
+  }
+
+  recordErasure(m: DataCommitmentMessage, signature: string): Promise<TxResult> {
+    return this.write("recordErasure", [[m.subject, m.commitment, m.nonce, m.deadline], signature]);
+  }
+
+  async getCommitment(commitment: Bytes32, at?: ReadAt): Promise<DataCommitment | null> {
+    const r = await this.read<[string, bigint, bigint]>("commitmentOf", [commitment], at);
+    if (r[0] === "0x0000000000000000000000000000000000000000") return null;
+    return { commitment, subject: getAddress(r[0]) as Address, committedAt: Number(r[1]), erasedAt: Number(r[2]) };
+  }
+
+  dataNonce(subject: Address, at?: ReadAt): Promise<bigint> {
+    return this.read<bigint>("dataNonce", [subject], at);
+  }
+
+  /* --------------------------------------------------------- checkpoints */
+
+  anchorCheckpoint(cp: Checkpoint): Promise<TxResult> {
+    return this.write("anchorCheckpoint", [cp.logId, cp.treeSize, cp.root]);
+  }
+
+  async latestCheckpoint(logId: Bytes32, at?: ReadAt): Promise<LogHead | null> {
+    const r = await this.read<[string, bigint, bigint]>("latestCheckpoint", [logId], at);
+    if (Number(r[2]) === 0) return null;
+    return { gateway: getAddress(r[0]) as Address, treeSize: Number(r[1]), count: Number(r[2]) };
+  }
+
+  async checkpointRoot(logId: Bytes32, treeSize: number, at?: ReadAt): Promise<Bytes32 | null> {
+    const root = await this.read<string>("checkpointRoot", [logId, treeSize], at);
+    return root === ZERO32 ? null : (root as Bytes32);
+  }
+
+  async checkpoints(logId: Bytes32): Promise<AnchoredCheckpoint[]> {
+    const topic = this.iface.getEvent("CheckpointAnchored")!.topicHash;
+    const logs = await this.guard(() => this.provider.getLogs({ address: this.address, fromBlock: this.deployBlock, toBlock: "latest", topics: [topic, logId] }));
+    const out: AnchoredCheckpoint[] = [];
+    for (const log of logs) {
+      const ev = this.parse(log);
+      if (ev?.type !== "CheckpointAnchored") continue;
+      out.push({ logId: ev.logId, treeSize: ev.treeSize, root: ev.root, gateway: ev.gateway, blockNumber: ev.blockNumber, timestamp: await this.blockTime(ev.blockNumber) });
+    }
+    return out;
+  }
+
+  /* -------------------------------------------------------------- events */
+
+  async events(fromBlock: number, toBlock?: number): Promise<LedgerEvent[]> {
+    const logs = await this.guard(() => this.provider.getLogs({ address: this.address, fromBlock: Math.max(fromBlock, this.deployBlock), toBlock: toBlock ?? "latest" }));
+    const out: LedgerEvent[] = [];
+    for (const l of logs) {
+      const ev = this.parse(l);
+      if (ev) out.push(ev);
+    }
+    return out;
+  }
+
+  watch(fromBlock: number, onEvents: (events: LedgerEvent[], throughBlock: number) => void | Promise<void>, options: WatchOptions = {}): Watcher {
+    const pollMs = options.pollMs ?? this.pollMs;
+    let next = fromBlock;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let running: Promise<void> = Promise.resolve();
+    const tick = async (): Promise<void> => {
+      try {
+        const head = await this.blockNumber();
+        if (head >= next) {
+          const events = await this.events(next, head);
+          if (stopped) return;
+          await onEvents(events, head);
+          next = head + 1;
+        } else {
+          await onEvents([], head);
+        }
+      } catch (e) {
+        options.onError?.(e);
+      }
+    };
+    const loop = (): void => {
+      if (stopped) return;
+      running = tick().finally(() => {
+        if (!stopped) timer = setTimeout(loop, pollMs);
+      });
+    };
+    loop();
+    return {
+      stop: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        await running;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.sendQueue.catch(() => undefined);
+  }
+
+  /** Decodes one contract log into a ledger event; foreign logs give null. */
+  parse(log: Log): LedgerEvent | null {
+    let p: ReturnType<Interface["parseLog"]>;
+    try {
+      p = this.iface.parseLog({ topics: [...log.topics], data: log.data });
+    } catch {
+      return null;
+    }
+    if (!p) return null;
+    const base = { blockNumber: log.blockNumber, txId: log.transactionHash, logIndex: log.index };
+    const a = p.args;
+    switch (p.name) {
+      case "MemberRegistered":
+        return { ...base, type: p.name, account: getAddress(a[0]) as Address, role: roleName(Number(a[1])), didHash: a[2], orgHash: a[3] };
+      case "MemberDeactivated":
+        return { ...base, type: p.name, account: getAddress(a[0]) as Address };
+      case "AgreementRegistered":
+        return { ...base, type: p.name, id: a[0], partner: getAddress(a[1]) as Address, purposes: Number(a[2]), categories: Number(a[3]), validFrom: Number(a[4]), validUntil: Number(a[5]), termsHash: a[6] };
+      case "AgreementEnded":
+        return { ...base, type: p.name, id: a[0], partner: getAddress(a[1]) as Address };
+      case "ConsentGranted":
+        return { ...base, type: p.name, subject: getAddress(a[0]) as Address, partner: getAddress(a[1]) as Address, purpose: Number(a[2]), categories: Number(a[3]), expiresAt: Number(a[4]), receiptHash: a[5], nonce: Number(a[6]) };
+      case "ConsentRevoked":
+        return { ...base, type: p.name, subject: getAddress(a[0]) as Address, partner: getAddress(a[1]) as Address, purpose: Number(a[2]), nonce: Number(a[3]) };
+      case "DataCommitted":
+        return { ...base, type: p.name, subject: getAddress(a[0]) as Address, commitment: a[1] };
+      case "DataErased":
+        return { ...base, type: p.name, subject: getAddress(a[0]) as Address, commitment: a[1] };
+      case "CheckpointAnchored":
+        return { ...base, type: p.name, logId: a[0], gateway: getAddress(a[1]) as Address, treeSize: Number(a[2]), root: a[3], index: Number(a[4]) };
+      default:
+        return null;
+    }
+  }
+
+  /* ------------------------------------------------------------ plumbing */
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw mapLedgerError(e, this.iface);
+    }
+  }
+
+  private read<T>(method: string, args: unknown[], at?: ReadAt): Promise<T> {
+    const overrides = at?.block !== undefined ? [{ blockTag: at.block }] : [];
+    return this.guard(async () => (await this.contract.getFunction(method).staticCall(...args, ...overrides)) as T);
+  }
+
+  private async write(method: string, args: unknown[]): Promise<TxResult> {
+    return (await this.writeWithLogs(method, args)).result;
+  }
+
+  private async writeWithLogs(method: string, args: unknown[]): Promise<{ result: TxResult; logs: readonly Log[] }> {
+    if (!this.signer) throw new CustodiaError("CONFIG_INVALID", "this ledger adapter has no signer: writes need one");
+    const fn = this.contract.getFunction(method);
+    // Only the submission is serialised (nonce order); mining is awaited concurrently.
+    const sent = this.sendQueue.then(() => this.guard(() => fn.send(...args) as Promise<ContractTransactionResponse>));
+    this.sendQueue = sent.catch(() => undefined);
+    const tx = await sent;
+    const receipt = await this.guard(() => tx.wait());
+    if (!receipt) throw new CustodiaError("LEDGER_UNAVAILABLE", "transaction was not mined");
+    return { result: { txId: receipt.hash, blockNumber: receipt.blockNumber }, logs: receipt.logs };
+  }
+}
