@@ -1,4 +1,4 @@
-import { AbiCoder, keccak256, solidityPackedKeccak256, TypedDataEncoder, getAddress, verifyTypedData } from "ethers";
+import { solidityPackedKeccak256, TypedDataEncoder, getAddress, verifyTypedData } from "ethers";
 import type { Address, Bytes32 } from "./domain.js";
 import { CustodiaError } from "./errors.js";
 
@@ -138,9 +138,4 @@ export function recoverTyped<K extends TypedKind>(domain: Eip712Domain, kind: K,
 /** The ledger key of a consent: keccak256(abi.encodePacked(subject, partner, uint8 purpose)). */
 export function consentKey(subject: string, partner: string, purpose: number): Bytes32 {
   return solidityPackedKeccak256(["address", "address", "uint8"], [subject, partner, purpose]) as Bytes32;
-}
-
-/** Chaincode-friendly hash helper: keccak256 over abi.encode of values. */
-export function abiHash(types: readonly string[], values: readonly unknown[]): Bytes32 {
-  return keccak256(AbiCoder.defaultAbiCoder().encode(types, values)) as Bytes32;
 }

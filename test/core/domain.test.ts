@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import {
+  ALL_CATEGORIES,
+  CATEGORIES,
+  PERMISSION_REASONS,
+  PURPOSES,
+  assertCategoryMask,
+  categoriesFromMask,
+  categoryMask,
+  coversCategories,
+  purposeById,
+  purposeId,
+  purposeMask,
+  purposesFromMask,
+  roleName,
+} from "../../core/domain.js";
+import { CustodiaError, type ErrorCode } from "../../core/errors.js";
+
+function codeOf(fn: () => unknown): ErrorCode | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return e instanceof CustodiaError ? e.code : undefined;
+  }
+  return undefined;
+}
+
+describe("purposes", () => {
+  it("have unique ids within the ledger's range and DPV IRIs", () => {
+    const ids = PURPOSES.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of PURPOSES) {
+      expect(p.id).toBeGreaterThanOrEqual(0);
+      expect(p.id).toBeLessThanOrEqual(31);
+      expect(p.dpv.startsWith("https://w3id.org/dpv#")).toBe(true);
+      expect(purposeId(p.key)).toBe(p.id);
+      expect(purposeById(p.id).key).toBe(p.key);
+    }
+  });
+
+  it("round-trip through a bitmask", () => {
+    const keys = ["profiling", "research", "direct-marketing"];
+    expect(purposesFromMask(purposeMask(keys)).sort()).toEqual([...keys].sort());
+  });
+
+  it("reject unknown purposes with a code", () => {
+    expect(codeOf(() => purposeId("selling-data"))).toBe("INVALID_PURPOSE");
+    expect(codeOf(() => purposeById(31))).toBe("INVALID_PURPOSE");
+    expect(codeOf(() => purposeMask(["profiling", "nope"]))).toBe("INVALID_PURPOSE");
+  });
+});
+
+describe("data categories", () => {
+  it("are distinct bits of a uint16", () => {
+    const bits = Object.values(CATEGORIES);
+    expect(bits.reduce((a, b) => a | b, 0)).toBe(ALL_CATEGORIES);
+    expect(bits.reduce((a, b) => a + b, 0)).toBe(ALL_CATEGORIES);
+    expect(ALL_CATEGORIES).toBeLessThan(1 << 16);
+  });
+
+  it("round-trip through a mask and cover subsets only", () => {
+    const m = categoryMask(["transactions", "contact"]);
+    expect(categoriesFromMask(m)).toEqual(["contact", "transactions"]);
+    expect(coversCategories(m, CATEGORIES.contact)).toBe(true);
+    expect(coversCategories(m, CATEGORIES.contact | CATEGORIES.location)).toBe(false);
+  });
+
+  it("reject empty, unknown and out-of-range masks", () => {
+    expect(codeOf(() => categoryMask([]))).toBe("INVALID_CATEGORIES");
+    expect(codeOf(() => categoryMask(["dna"]))).toBe("INVALID_CATEGORIES");
+    for (const bad of [0, -1, 0x80, 1.5, ALL_CATEGORIES + 1]) expect(codeOf(() => assertCategoryMask(bad))).toBe("INVALID_CATEGORIES");
+    expect(codeOf(() => assertCategoryMask(ALL_CATEGORIES))).toBeUndefined();
+  });
+});
+
+describe("roles and reasons", () => {
+  it("map ledger role ids to names and refuse NONE", () => {
+    expect([1, 2, 3, 4].map(roleName)).toEqual(["ADMIN", "GATEWAY", "PARTNER", "AUDITOR"]);
+    expect(codeOf(() => roleName(0))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => roleName(9))).toBe("INVALID_ARGUMENT");
+  });
+
+  it("start the permission reasons with OK, as the ledger enum does", () => {
+    expect(PERMISSION_REASONS[0]).toBe("OK");
+    expect(new Set(PERMISSION_REASONS).size).toBe(PERMISSION_REASONS.length);
+  });
+});
