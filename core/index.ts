@@ -80,6 +80,7 @@ export {
   type TypedKind,
   type TypedDataSigner,
 } from "./eip712.js";
+export { evaluatePermission, type PermissionInputs, type PermissionRequest } from "./permission.js";
 export type {
   LedgerPort,
   ReadAt,

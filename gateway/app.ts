@@ -1,0 +1,332 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import helmet from "@fastify/helmet";
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { getAddress, type Wallet } from "ethers";
+import { categoryMask, purposeId, type AccessEvent, type Address, type ConsentRecord } from "../core/domain.js";
+import type { ConsentGrantMessage, ConsentRevokeMessage, DataCommitmentMessage } from "../core/eip712.js";
+import { CustodiaError } from "../core/errors.js";
+import type { LedgerPort } from "../core/ledger.js";
+import { authHook, type Access, type RouteAuth } from "./auth/hook.js";
+import type { JtiStore, TokenVerifier } from "./auth/tokens.js";
+import type { GatewayConfig } from "./config.js";
+import { installErrorHandling } from "./http-errors.js";
+import type { Decision, LedgerView } from "./ledger-view.js";
+import type { AnchorerPort, AppendReceipt, LogPort, SubjectIndexPort, VaultCodec, VaultPort } from "./ports.js";
+import { checkConsentRecord, issueConsentReceipt } from "./receipts.js";
+import {
+  ConsentSubmissionT,
+  ConsistencyQueryT,
+  DataQueryT,
+  DataResultT,
+  ErasureBodyT,
+  ErrorT,
+  InclusionQueryT,
+  LogParamT,
+  RangeQueryT,
+  SignedDataRequestT,
+  SingleDataQueryT,
+  SubjectParamT,
+  type ConsentSubmission,
+} from "./schemas.js";
+
+export type LogName = "access" | "decisions";
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  identity: { did: string; wallet: Wallet; account: Address };
+  chain: { chainId: number; contract: Address };
+  /** The ledger as this gateway's account: relays signed consents, anchors checkpoints. */
+  ledger: LedgerPort;
+  view: LedgerView;
+  vault: VaultPort;
+  vaultCodec: VaultCodec;
+  logs: Record<LogName, LogPort>;
+  anchorers: Record<LogName, AnchorerPort>;
+  subjectIndex: SubjectIndexPort;
+  tokens: TokenVerifier;
+  jti: JtiStore;
+  /** Milliseconds since the epoch. */
+  clock: () => number;
+  logger?: FastifyServerOptions["logger"];
+}
+
+const ANYONE: readonly Access[] = ["CUSTOMER", "PARTNER", "AUDITOR", "GATEWAY", "ADMIN"];
+const once = (roles: readonly Access[]): { auth: RouteAuth } => ({ auth: { roles, tokenUse: "once" } });
+const session = (roles: readonly Access[]): { auth: RouteAuth } => ({ auth: { roles, tokenUse: "session" } });
+/** Routes whose 200 body is described in prose carry an open schema (serialised as plain JSON). */
+const open200 = { 200: Type.Unknown() };
+const errors = { 400: ErrorT, 401: ErrorT, 403: ErrorT, 404: ErrorT, 409: ErrorT, 410: ErrorT, 422: ErrorT, 429: ErrorT, 503: ErrorT };
+
+function receiptOf(log: LogName, r: AppendReceipt) {
+  return { log, logId: r.logId, index: r.index, leafHash: r.leafHash, treeSize: r.treeSize };
+}
+
+function requireAccount(account: Address | null): Address {
+  if (!account) throw new CustodiaError("FORBIDDEN", "this DID controls no ledger account (use a secp256k1 did:key or did:ethr)");
+  return account;
+}
+
+/**
+ * Builds the gateway's HTTP service (no listening): DID-JWT authentication, contract-checked and
+ * durably logged data access, the consent relay, the vault, and the audit API.
+ */
+export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: config.bodyLimit,
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app);
+  app.decorateRequest("principal", null);
+  await app.register(helmet, { contentSecurityPolicy: false });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "Custodia gateway", version: "1", description: "Consent-checked, audited access to customer data. Authenticate with `Authorization: Bearer <DID-JWT>` (aud = the gateway DID from /health)." },
+      components: { securitySchemes: { didJwt: { type: "http", scheme: "bearer", bearerFormat: "DID-JWT" } } },
+      security: [{ didJwt: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view }));
+  await app.register(rateLimit, {
+    hook: "preHandler",
+    max: config.rateLimitMax,
+    timeWindow: config.rateLimitWindowMs,
+    keyGenerator: (req) => req.principal?.did ?? req.ip,
+    errorResponseBuilder: () => new CustodiaError("RATE_LIMITED", "too many requests; slow down"),
+  });
+  app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string", bodyLimit: config.ingestBodyLimit }, (_req, body, done) => done(null, body));
+
+  const nowSec = (): number => Math.floor(deps.clock() / 1000);
+
+  /** One decision, logged durably before anything about the data is returned. */
+  async function decideAndLog(args: { requestId: string; actor: string; partner: Address; subject: Address; purpose: number; purposeKey: string; categories: number; decision: Omit<Decision, "block">; block: number }) {
+    let { allowed, reason } = args.decision;
+    let data: unknown;
+    if (allowed) {
+      const status = await deps.vault.status(args.subject);
+      if (status === "erased") {
+        allowed = false;
+        reason = "SUBJECT_ERASED" as never;
+      } else if (status === "active") {
+        data = deps.vaultCodec.project(await deps.vault.read(args.subject), args.categories);
+      } else {
+        data = null;
+      }
+    } else if ((await deps.vault.status(args.subject)) === "erased") {
+      reason = "SUBJECT_ERASED" as never;
+    }
+    const entry: AccessEvent = {
+      kind: "access",
+      requestId: args.requestId,
+      actor: args.actor,
+      partner: args.partner,
+      subject: args.subject,
+      purpose: args.purposeKey as AccessEvent["purpose"],
+      categories: args.categories,
+      decision: allowed ? "allow" : "deny",
+      reason,
+      block: args.block,
+      consentKey: args.decision.consentKey,
+      agreementId: args.decision.agreementId.toString(),
+      at: new Date(deps.clock()).toISOString(),
+    };
+    const receipt = await deps.logs.access.append(entry);
+    await deps.subjectIndex.add(args.subject, "access", receipt.index);
+    return { subject: args.subject, decision: entry.decision, reason: String(reason), block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
+  }
+
+  /** Decisions for many subjects at one fresh block (or, in strict mode, asked of the ledger). */
+  async function decideMany(partner: Address, subjects: Address[], purpose: number, categories: number): Promise<{ block: number; decisions: Omit<Decision, "block">[] }> {
+    const time = nowSec();
+    if (config.strict) {
+      const block = await deps.ledger.blockNumber();
+      const decisions = await Promise.all(
+        subjects.map(async (subject) => {
+          const check = await deps.ledger.checkPermission({ subject, partner, purpose, categories, time }, { block });
+          return { ...check, consentKey: deps.view.decideAt(subject, partner, { purpose, categories, time }).consentKey };
+        }),
+      );
+      return { block, decisions };
+    }
+    const block = await deps.view.freshBlock();
+    return { block, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
+  }
+
+  /* ------------------------------------------------------------ public */
+
+  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), fresh: Type.Boolean() }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer() })) }) } } }, async () => ({
+    status: deps.view.isFresh() ? "ok" : "degraded",
+    gateway: { did: deps.identity.did, account: deps.identity.account },
+    ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, fresh: deps.view.isFresh() },
+    logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0 }])),
+  }));
+
+  /* ---------------------------------------------------------- customer */
+
+  app.get("/v1/me", { config: session(ANYONE), schema: { tags: ["customer"], response: { 200: Type.Object({ did: Type.String(), account: Type.Union([Type.String(), Type.Null()]), role: Type.String() }), ...errors } } }, async (req) => {
+    const p = req.principal!;
+    return { did: p.did, account: p.account, role: p.role };
+  });
+
+  app.post("/v1/consents", { config: once(ANYONE), schema: { tags: ["customer"], body: ConsentSubmissionT, response: { 200: Type.Object({ action: Type.String(), txId: Type.String(), blockNumber: Type.Integer(), receipt: Type.String() }), ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    const body = req.body as ConsentSubmission;
+    const subject = getAddress(body.message.subject) as Address;
+    if (subject !== account && req.principal!.role !== "GATEWAY") {
+      throw new CustodiaError("FORBIDDEN", "a customer submits consents for its own account only");
+    }
+    let tx;
+    let record: ConsentRecord | null = null;
+    if (body.action === "grant") {
+      const message: ConsentGrantMessage = { ...body.message, subject, partner: getAddress(body.message.partner) as Address, receiptHash: body.message.receiptHash.toLowerCase() as `0x${string}` };
+      record = body.record as ConsentRecord;
+      checkConsentRecord(record, message);
+      tx = await deps.ledger.grantConsent(message, body.signature);
+      return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record, message, action: "grant", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };
+    }
+    const message: ConsentRevokeMessage = { ...body.message, subject, partner: getAddress(body.message.partner) as Address };
+    tx = await deps.ledger.revokeConsent(message, body.signature);
+    return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record: null, message, action: "revoke", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };
+  });
+
+  app.get("/v1/me/consents", { config: session(ANYONE), schema: { tags: ["customer"], response: { ...open200, ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    const block = await deps.view.freshBlock();
+    return { block, consents: deps.view.consentsOf(account) };
+  });
+
+  app.get("/v1/me/accesses", { config: session(ANYONE), schema: { tags: ["customer", "audit"], querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }), response: { ...open200, ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    const log = deps.logs.access;
+    const size = log.size;
+    const indexes = (await deps.subjectIndex.list(account, "access", (req.query as { limit?: number }).limit ?? 200)).filter((i) => i < size);
+    const entries = [];
+    for (const index of indexes) {
+      const [e] = await log.getEntries(index, index + 1);
+      if (e) entries.push({ ...e, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
+    }
+    return { treeSize: size, root: log.root(size), anchored: deps.anchorers.access.lastAnchored(), entries };
+  });
+
+  app.post("/v1/me/commitments", { config: once(ANYONE), schema: { tags: ["customer"], body: SignedDataRequestT, response: { ...open200, ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    const body = req.body as { message: { subject: string; commitment: `0x${string}`; nonce: string; deadline: number }; signature: string };
+    const message: DataCommitmentMessage = { subject: getAddress(body.message.subject) as Address, commitment: body.message.commitment, nonce: BigInt(body.message.nonce), deadline: body.message.deadline };
+    if (message.subject !== account && req.principal!.role !== "GATEWAY") throw new CustodiaError("FORBIDDEN", "a customer commits its own data only");
+    return deps.ledger.commitData(message, body.signature);
+  });
+
+  app.post("/v1/me/erasure", { config: once(ANYONE), schema: { tags: ["customer"], body: ErasureBodyT, response: { ...open200, ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    const body = (req.body ?? {}) as { message?: { subject: string; commitment: `0x${string}`; nonce: string; deadline: number }; signature?: string };
+    const status = await deps.vault.status(account);
+    if (status === "erased") throw new CustodiaError("SUBJECT_ERASED", "this subject's data was already erased");
+    let ledgerTx = null;
+    if (body.message && body.signature) {
+      const message: DataCommitmentMessage = { subject: getAddress(body.message.subject) as Address, commitment: body.message.commitment, nonce: BigInt(body.message.nonce), deadline: body.message.deadline };
+      if (message.subject !== account) throw new CustodiaError("FORBIDDEN", "a customer erases its own data only");
+      // The ledger record first: if the signed request is refused, nothing is shredded.
+      ledgerTx = await deps.ledger.recordErasure(message, body.signature);
+    }
+    const erased = status === "active" ? await deps.vault.erase(account) : { commitment: null, erasedAt: nowSec() };
+    const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() });
+    await deps.subjectIndex.add(account, "access", receipt.index);
+    return { erased: true, ledger: ledgerTx, receipt: receiptOf("access", receipt) };
+  });
+
+  /* ----------------------------------------------------------- partner */
+
+  app.post("/v1/data/query", { config: session(["PARTNER"]), schema: { tags: ["partner"], body: DataQueryT, response: { 200: Type.Object({ block: Type.Integer(), results: Type.Array(DataResultT), allowed: Type.Integer(), denied: Type.Integer() }), ...errors } } }, async (req) => {
+    const partner = requireAccount(req.principal!.account);
+    const q = req.body as { subjects: string[]; purpose: string; categories: string[] };
+    if (q.subjects.length > config.maxSubjectsPerRequest) throw new CustodiaError("BAD_REQUEST", `at most ${config.maxSubjectsPerRequest} subjects per request`);
+    const subjects = [...new Set(q.subjects.map((s) => getAddress(s) as Address))];
+    const purpose = purposeId(q.purpose);
+    const categories = categoryMask(q.categories);
+    const { block, decisions } = await decideMany(partner, subjects, purpose, categories);
+    const results = await Promise.all(
+      subjects.map((subject, i) => decideAndLog({ requestId: `${req.id}/${i}`, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[i]!, block })),
+    );
+    const allowed = results.filter((r) => r.decision === "allow").length;
+    return { block, results, allowed, denied: results.length - allowed };
+  });
+
+  app.get("/v1/data/:subject", { config: session(["PARTNER"]), schema: { tags: ["partner"], params: SubjectParamT, querystring: SingleDataQueryT, response: { 200: DataResultT, ...errors } } }, async (req, reply) => {
+    const partner = requireAccount(req.principal!.account);
+    const subject = getAddress((req.params as { subject: string }).subject) as Address;
+    const q = req.query as { purpose: string; categories: string };
+    const purpose = purposeId(q.purpose);
+    const categories = categoryMask(q.categories.split(",").filter(Boolean));
+    const { block, decisions } = await decideMany(partner, [subject], purpose, categories);
+    const result = await decideAndLog({ requestId: req.id, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[0]!, block });
+    if (result.decision === "deny") {
+      // The denial is on the record; the receipt travels in a header so the partner can prove it.
+      void reply.header("x-custodia-receipt", JSON.stringify(result.receipt));
+      throw result.reason === "SUBJECT_ERASED"
+        ? new CustodiaError("SUBJECT_ERASED", "this subject's data was erased")
+        : new CustodiaError("ACCESS_DENIED", `access denied: ${result.reason}`);
+    }
+    return result;
+  });
+
+  /* ---------------------------------------------------------- operator */
+
+  app.post("/v1/vault/records", { config: once(["GATEWAY", "ADMIN"]), bodyLimit: config.ingestBodyLimit, schema: { tags: ["operator"], querystring: Type.Object({ kind: Type.Optional(Type.Union([Type.Literal("transactions"), Type.Literal("profiles")])) }), response: { ...open200, ...errors } } }, async (req) => {
+    const kind = (req.query as { kind?: "transactions" | "profiles" }).kind;
+    const records = typeof req.body === "string" ? (kind ? deps.vaultCodec.parseCsv(req.body, kind) : (() => { throw new CustodiaError("BAD_REQUEST", "CSV uploads need ?kind=transactions or ?kind=profiles"); })()) : deps.vaultCodec.parseJson(req.body);
+    const result = await deps.vault.ingest(records);
+    return { records: records.length, subjects: result.subjects };
+  });
+
+  /* ------------------------------------------------------------- audit */
+
+  const auditors: readonly Access[] = ["AUDITOR", "ADMIN"];
+
+  app.get("/v1/audit/logs", { config: session(ANYONE), schema: { tags: ["audit"], response: { ...open200, ...errors } } }, async () => ({
+    gateway: deps.identity.account,
+    logs: (Object.keys(deps.logs) as LogName[]).map((name) => ({ name, size: deps.logs[name].size, root: deps.logs[name].root(), anchored: deps.anchorers[name].lastAnchored() })),
+  }));
+
+  app.get("/v1/audit/logs/:log/checkpoints", { config: session(ANYONE), schema: { tags: ["audit"], params: LogParamT, response: { ...open200, ...errors } } }, async (req) => {
+    const name = (req.params as { log: LogName }).log;
+    return { log: name, checkpoints: await deps.anchorers[name].checkpoints() };
+  });
+
+  app.get("/v1/audit/logs/:log/entries", { config: session(auditors), schema: { tags: ["audit"], params: LogParamT, querystring: RangeQueryT, response: { ...open200, ...errors } } }, async (req) => {
+    const name = (req.params as { log: LogName }).log;
+    const { start, end } = req.query as { start: number; end: number };
+    const log = deps.logs[name];
+    if (end <= start || end > log.size) throw new CustodiaError("PROOF_INVALID_INDEX", `range must satisfy start < end <= ${log.size}`);
+    if (end - start > 1000) throw new CustodiaError("BAD_REQUEST", "at most 1000 entries per page");
+    return { log: name, treeSize: log.size, entries: await log.getEntries(start, end) };
+  });
+
+  app.get("/v1/audit/logs/:log/proofs/inclusion", { config: session(auditors), schema: { tags: ["audit"], params: LogParamT, querystring: InclusionQueryT, response: { ...open200, ...errors } } }, async (req) => {
+    const name = (req.params as { log: LogName }).log;
+    const { index, size } = req.query as { index: number; size: number };
+    const log = deps.logs[name];
+    if (size > log.size) throw new CustodiaError("PROOF_INVALID_SIZE", `the log has ${log.size} entries`);
+    const [e] = await log.getEntries(index, index + 1);
+    return { log: name, index, treeSize: size, leafHash: e?.leafHash, root: log.root(size), proof: log.inclusionProof(index, size) };
+  });
+
+  app.get("/v1/audit/logs/:log/proofs/consistency", { config: session(ANYONE), schema: { tags: ["audit"], params: LogParamT, querystring: ConsistencyQueryT, response: { ...open200, ...errors } } }, async (req) => {
+    const name = (req.params as { log: LogName }).log;
+    const { from, to } = req.query as { from: number; to: number };
+    const log = deps.logs[name];
+    if (to > log.size) throw new CustodiaError("PROOF_INVALID_SIZE", `the log has ${log.size} entries`);
+    return { log: name, from, to, rootFrom: log.root(from), rootTo: log.root(to), proof: log.consistencyProof(from, to) };
+  });
+
+  return app;
+}

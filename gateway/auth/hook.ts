@@ -1,0 +1,83 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Address, RoleName } from "../../core/domain.js";
+import { sha256, toHex0x } from "../../core/hash.js";
+import { CustodiaError } from "../../core/errors.js";
+import type { LedgerView } from "../ledger-view.js";
+import type { JtiStore, TokenVerifier } from "./tokens.js";
+
+/** Who is calling, as established by the auth hook. */
+export interface Principal {
+  did: string;
+  /** Ledger account the DID controls (null for Ed25519 did:key). */
+  account: Address | null;
+  /** Membership role on the ledger, or CUSTOMER for any other DID. */
+  role: RoleName | "CUSTOMER";
+  jti: string;
+}
+
+export type Access = RoleName | "CUSTOMER";
+
+/** Per-route auth settings, in the route's `config.auth`. */
+export interface RouteAuth {
+  /** Roles allowed; CUSTOMER means any authenticated DID acting for itself. */
+  roles: readonly Access[];
+  /**
+   * "once": the token's jti is spent on this request (state-changing calls: replay is refused).
+   * "session": the token may be presented again until it expires (reads; served from the cache).
+   */
+  tokenUse: "once" | "session";
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+  }
+}
+
+export interface AuthDeps {
+  tokens: TokenVerifier;
+  jti: JtiStore;
+  view: LedgerView;
+}
+
+function bearer(request: FastifyRequest): string {
+  const h = request.headers.authorization;
+  if (!h) throw new CustodiaError("UNAUTHENTICATED", "send a DID-JWT as `Authorization: Bearer <token>`");
+  const m = /^Bearer ([^\s]+)$/i.exec(h);
+  if (!m) throw new CustodiaError("UNAUTHENTICATED", "the Authorization header must be `Bearer <token>`");
+  return m[1]!;
+}
+
+/**
+ * The onRequest hook: verifies the DID-JWT, spends single-use tokens, and resolves the caller's
+ * role from the membership contract (through the ledger view). A member's role binds its DID:
+ * the account must be active and registered with the hash of this very DID.
+ */
+export function authHook(deps: AuthDeps) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    request.principal = null;
+    const auth = request.routeOptions.config?.auth;
+    if (!auth) return;
+    const token = await deps.tokens.verify(bearer(request));
+    if (auth.tokenUse === "once" && !(await deps.jti.spend(token.did.did, token.jti, token.exp))) {
+      throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
+    }
+    let role: Principal["role"] = "CUSTOMER";
+    if (token.did.account) {
+      const m = deps.view.member(token.did.account);
+      if (m && m.active && m.didHash === toHex0x(sha256(new TextEncoder().encode(token.did.did)))) role = m.role;
+    }
+    request.principal = { did: token.did.did, account: token.did.account, role, jti: token.jti };
+    if (!auth.roles.includes(role)) {
+      throw new CustodiaError("FORBIDDEN", `this endpoint is for ${auth.roles.join(", ")}; the caller is ${role}`);
+    }
+  };
+}
+
+/** Member DIDs are registered on the ledger by the SHA-256 of the DID string. */
+export function didHash(did: string): `0x${string}` {
+  return toHex0x(sha256(new TextEncoder().encode(did)));
+}

@@ -1,0 +1,83 @@
+import { CustodiaError } from "../core/errors.js";
+
+/** Gateway settings, normalised once against named defaults. */
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  /** Max JSON body for ordinary requests, bytes. */
+  bodyLimit: number;
+  /** Max body for vault ingest (JSON or CSV), bytes. */
+  ingestBodyLimit: number;
+  /** Requests per principal (DID, or IP when unauthenticated) per window. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** Token rules. */
+  maxTokenLifetimeSec: number;
+  clockSkewSec: number;
+  /** Ledger view freshness: 503 when the last sync is older than this. */
+  staleAfterMs: number;
+  /** Reuse a ledger sync younger than this for a decision (0 = sync per decision burst). */
+  maxSyncAgeMs: number;
+  ledgerPollMs: number;
+  /** Ask the ledger itself on every decision instead of the event-fed index. */
+  strict: boolean;
+  /** Anchor a checkpoint every N entries or T ms, whichever comes first. */
+  anchorEveryEntries: number;
+  anchorEveryMs: number;
+  /** Group commit: flush a batch when this many appends wait, or after this delay. */
+  logMaxBatch: number;
+  logMaxDelayMs: number;
+  /** Most subjects in one partner data request. */
+  maxSubjectsPerRequest: number;
+}
+
+export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
+  host: "127.0.0.1",
+  port: 8080,
+  bodyLimit: 1024 * 1024,
+  ingestBodyLimit: 32 * 1024 * 1024,
+  rateLimitMax: 6_000,
+  rateLimitWindowMs: 60_000,
+  maxTokenLifetimeSec: 300,
+  clockSkewSec: 30,
+  staleAfterMs: 5_000,
+  maxSyncAgeMs: 0,
+  ledgerPollMs: 1_000,
+  strict: false,
+  anchorEveryEntries: 1_000,
+  anchorEveryMs: 10_000,
+  logMaxBatch: 1_000,
+  logMaxDelayMs: 2,
+  maxSubjectsPerRequest: 1_000,
+};
+
+export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+  const cfg = { ...DEFAULT_GATEWAY_CONFIG, ...overrides };
+  for (const [k, v] of Object.entries(cfg)) {
+    if (typeof DEFAULT_GATEWAY_CONFIG[k as keyof GatewayConfig] === "number" && (!Number.isFinite(v) || (v as number) < 0)) {
+      throw new CustodiaError("CONFIG_INVALID", `gateway setting ${k} must be a non-negative number`);
+    }
+  }
+  if (cfg.port > 65535) throw new CustodiaError("CONFIG_INVALID", "port must be at most 65535");
+  return cfg;
+}
+
+/** Settings from CUSTODIA_GATEWAY_* environment variables. */
+export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<GatewayConfig> {
+  const out: Partial<GatewayConfig> = {};
+  const num = (name: string, key: keyof GatewayConfig): void => {
+    const v = env[name];
+    if (v === undefined || v === "") return;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new CustodiaError("CONFIG_INVALID", `${name} must be a number, got "${v}"`);
+    (out as Record<string, unknown>)[key] = n;
+  };
+  if (env["CUSTODIA_GATEWAY_HOST"]) out.host = env["CUSTODIA_GATEWAY_HOST"];
+  num("CUSTODIA_GATEWAY_PORT", "port");
+  num("CUSTODIA_STALE_AFTER_MS", "staleAfterMs");
+  num("CUSTODIA_ANCHOR_EVERY_ENTRIES", "anchorEveryEntries");
+  num("CUSTODIA_ANCHOR_EVERY_MS", "anchorEveryMs");
+  num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");
+  if (env["CUSTODIA_STRICT"] === "1" || env["CUSTODIA_STRICT"] === "true") out.strict = true;
+  return out;
+}

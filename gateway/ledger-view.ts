@@ -1,0 +1,290 @@
+import type { AbstractSublevel } from "abstract-level";
+import { consentKey } from "../core/eip712.js";
+import { CustodiaError } from "../core/errors.js";
+import type { Address, Agreement, Bytes32, ConsentState, Member, PermissionCheck } from "../core/domain.js";
+import type { LedgerEvent, LedgerPort } from "../core/ledger.js";
+import { evaluatePermission, type PermissionRequest } from "../core/permission.js";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonSublevel = AbstractSublevel<any, any, string, any>;
+
+export interface LedgerViewOptions {
+  /** Consider the view stale (answer 503) when the last successful sync is older than this. */
+  staleAfterMs: number;
+  /** Background sync interval, so the view follows the ledger while idle. */
+  pollMs: number;
+  /**
+   * Reuse a sync younger than this for a decision. 0 = every decision waits for a sync that
+   * started after the request arrived, so a change mined before the request is always seen.
+   */
+  maxSyncAgeMs: number;
+  /** Block the contracts were deployed at. */
+  fromBlock: number;
+  /** Largest block range per event query while catching up. */
+  chunkBlocks: number;
+  clock: () => number;
+  onError?: (e: unknown) => void;
+}
+
+export const DEFAULT_VIEW_OPTIONS: Omit<LedgerViewOptions, "fromBlock" | "clock"> = {
+  staleAfterMs: 5_000,
+  pollMs: 1_000,
+  maxSyncAgeMs: 0,
+  chunkBlocks: 5_000,
+};
+
+export interface Decision extends PermissionCheck {
+  /** The ledger block whose state the decision was made on. */
+  block: number;
+  consentKey: Bytes32;
+}
+
+interface Persisted {
+  members: Record<string, Member>;
+  agreements: Record<string, Omit<Agreement, "id"> & { id: string }>;
+  consents: Record<string, ConsentState>;
+}
+
+/**
+ * The gateway's index of contract state: membership, agreements and consents, kept current from
+ * ledger events and persisted in LevelDB with the block it reflects. Decisions are pure functions
+ * of this state (core's evaluatePermission, the contract's rule). When the ledger cannot be reached,
+ * or the last sync is older than the staleness bound, decisions fail closed with 503 codes.
+ */
+export class LedgerView {
+  private members = new Map<string, Member>();
+  private agreements = new Map<bigint, Agreement>();
+  private agreementsByPartner = new Map<string, bigint[]>();
+  private consents = new Map<string, ConsentState>();
+  private consentsBySubject = new Map<string, Set<string>>();
+  private synced = -1;
+  private lastSyncAt = 0;
+  private running: Promise<number> | undefined;
+  private queued: Promise<number> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly ledger: LedgerPort,
+    private readonly db: JsonSublevel,
+    private readonly opts: LedgerViewOptions,
+  ) {}
+
+  static async open(ledger: LedgerPort, db: JsonSublevel, opts: LedgerViewOptions): Promise<LedgerView> {
+    const view = new LedgerView(ledger, db, opts);
+    await view.load();
+    return view;
+  }
+
+  /** Starts following the ledger in the background (first sync awaited, errors reported). */
+  async start(): Promise<void> {
+    this.stopped = false;
+    try {
+      await this.sync();
+    } catch (e) {
+      this.opts.onError?.(e);
+    }
+    const loop = (): void => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => {
+        this.sync()
+          .catch((e: unknown) => this.opts.onError?.(e))
+          .finally(loop);
+      }, this.opts.pollMs);
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.allSettled([this.running, this.queued]);
+  }
+
+  get syncedBlock(): number {
+    return this.synced;
+  }
+
+  get lastSyncedAt(): number {
+    return this.lastSyncAt;
+  }
+
+  isFresh(): boolean {
+    return this.synced >= 0 && this.opts.clock() - this.lastSyncAt <= this.opts.staleAfterMs;
+  }
+
+  /**
+   * Brings the view up to the ledger head. Concurrent callers share syncs: a caller arriving while
+   * one runs waits for the next one, which starts after it arrived (so it sees every block mined
+   * before its request), and all arrivals during a sync share that single next sync.
+   */
+  sync(): Promise<number> {
+    if (!this.running) {
+      this.running = this.syncOnce().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    if (!this.queued) {
+      this.queued = this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.sync();
+        });
+    }
+    return this.queued;
+  }
+
+  /**
+   * The block a decision may be made on: syncs (or reuses a recent enough sync), and fails closed
+   * with LEDGER_UNAVAILABLE when the ledger cannot be asked, LEDGER_STALE when the view is too old.
+   */
+  async freshBlock(): Promise<number> {
+    const age = this.opts.clock() - this.lastSyncAt;
+    if (this.synced >= 0 && this.opts.maxSyncAgeMs > 0 && age <= this.opts.maxSyncAgeMs) return this.synced;
+    try {
+      await this.sync();
+    } catch (e) {
+      throw e instanceof CustodiaError && e.code === "LEDGER_UNAVAILABLE"
+        ? e
+        : new CustodiaError("LEDGER_UNAVAILABLE", "the ledger cannot be checked", undefined, { cause: e });
+    }
+    if (!this.isFresh()) throw new CustodiaError("LEDGER_STALE", "the gateway's view of the ledger is too old to decide on");
+    return this.synced;
+  }
+
+  /** Decides a request from the index, at the freshest block. */
+  async decide(subject: Address, partner: Address, request: PermissionRequest): Promise<Decision> {
+    const block = await this.freshBlock();
+    return { ...this.decideAt(subject, partner, request), block };
+  }
+
+  /** Decides from the index as it stands (callers that already hold a fresh block). */
+  decideAt(subject: Address, partner: Address, request: PermissionRequest): Omit<Decision, "block"> {
+    const key = consentKey(subject, partner, request.purpose);
+    const check = evaluatePermission(
+      {
+        member: this.members.get(partner) ?? null,
+        agreements: (this.agreementsByPartner.get(partner) ?? []).map((id) => this.agreements.get(id)!),
+        consent: this.consents.get(key) ?? null,
+      },
+      request,
+    );
+    return { ...check, consentKey: key };
+  }
+
+  member(account: Address): Member | null {
+    return this.members.get(account) ?? null;
+  }
+
+  consentsOf(subject: Address): ConsentState[] {
+    return [...(this.consentsBySubject.get(subject) ?? [])].map((k) => this.consents.get(k)!);
+  }
+
+  agreementsOf(partner: Address): Agreement[] {
+    return (this.agreementsByPartner.get(partner) ?? []).map((id) => this.agreements.get(id)!);
+  }
+
+  /* --------------------------------------------------------------- sync */
+
+  private async syncOnce(): Promise<number> {
+    const head = await this.ledger.blockNumber();
+    let from = Math.max(this.synced + 1, this.opts.fromBlock);
+    while (from <= head) {
+      const to = Math.min(head, from + this.opts.chunkBlocks - 1);
+      const events = await this.ledger.events(from, to);
+      await this.apply(events, to);
+      from = to + 1;
+    }
+    if (head > this.synced) this.synced = head;
+    this.lastSyncAt = this.opts.clock();
+    return this.synced;
+  }
+
+  private async apply(events: LedgerEvent[], throughBlock: number): Promise<void> {
+    const touched = { members: new Set<string>(), agreements: new Set<bigint>(), consents: new Set<string>() };
+    for (const ev of events) {
+      switch (ev.type) {
+        case "MemberRegistered":
+          this.members.set(ev.account, { account: ev.account, didHash: ev.didHash, orgHash: ev.orgHash, role: ev.role, active: true });
+          touched.members.add(ev.account);
+          break;
+        case "MemberDeactivated": {
+          const m = this.members.get(ev.account);
+          if (m) this.members.set(ev.account, { ...m, active: false });
+          touched.members.add(ev.account);
+          break;
+        }
+        case "AgreementRegistered": {
+          this.agreements.set(ev.id, { id: ev.id, partner: ev.partner, purposes: ev.purposes, categories: ev.categories, validFrom: ev.validFrom, validUntil: ev.validUntil, termsHash: ev.termsHash, active: true });
+          const list = this.agreementsByPartner.get(ev.partner) ?? [];
+          if (!list.includes(ev.id)) list.push(ev.id);
+          this.agreementsByPartner.set(ev.partner, list);
+          touched.agreements.add(ev.id);
+          break;
+        }
+        case "AgreementEnded": {
+          const a = this.agreements.get(ev.id);
+          if (a) this.agreements.set(ev.id, { ...a, active: false });
+          touched.agreements.add(ev.id);
+          break;
+        }
+        case "ConsentGranted": {
+          const key = consentKey(ev.subject, ev.partner, ev.purpose);
+          const at = await this.ledger.blockTime(ev.blockNumber);
+          this.putConsent(key, { subject: ev.subject, partner: ev.partner, purpose: ev.purpose, categories: ev.categories, expiresAt: ev.expiresAt, grantedAt: at, revokedAt: 0, nonce: ev.nonce + 1 });
+          touched.consents.add(key);
+          break;
+        }
+        case "ConsentRevoked": {
+          const key = consentKey(ev.subject, ev.partner, ev.purpose);
+          const prev = this.consents.get(key);
+          const at = await this.ledger.blockTime(ev.blockNumber);
+          if (prev) this.putConsent(key, { ...prev, revokedAt: at, nonce: ev.nonce + 1 });
+          touched.consents.add(key);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    const ops: { type: "put"; key: string; value: unknown }[] = [];
+    for (const a of touched.members) ops.push({ type: "put", key: `m:${a}`, value: this.members.get(a) });
+    for (const id of touched.agreements) {
+      const a = this.agreements.get(id);
+      if (a) ops.push({ type: "put", key: `a:${id.toString().padStart(20, "0")}`, value: { ...a, id: id.toString() } });
+    }
+    for (const k of touched.consents) if (this.consents.has(k)) ops.push({ type: "put", key: `c:${k}`, value: this.consents.get(k) });
+    ops.push({ type: "put", key: "meta:synced", value: throughBlock });
+    await this.db.batch(ops);
+    this.synced = throughBlock;
+  }
+
+  private putConsent(key: string, c: ConsentState): void {
+    this.consents.set(key, c);
+    let set = this.consentsBySubject.get(c.subject);
+    if (!set) this.consentsBySubject.set(c.subject, (set = new Set()));
+    set.add(key);
+  }
+
+  private async load(): Promise<void> {
+    const loaded: Persisted = { members: {}, agreements: {}, consents: {} };
+    for await (const [key, value] of this.db.iterator()) {
+      if (key === "meta:synced") this.synced = value as number;
+      else if (key.startsWith("m:")) loaded.members[key.slice(2)] = value as Member;
+      else if (key.startsWith("a:")) loaded.agreements[key.slice(2)] = value as Persisted["agreements"][string];
+      else if (key.startsWith("c:")) loaded.consents[key.slice(2)] = value as ConsentState;
+    }
+    for (const m of Object.values(loaded.members)) this.members.set(m.account, m);
+    // agreement keys are zero-padded ids, so iteration order is registration order
+    for (const a of Object.values(loaded.agreements)) {
+      const id = BigInt(a.id);
+      this.agreements.set(id, { ...a, id });
+      const list = this.agreementsByPartner.get(a.partner) ?? [];
+      list.push(id);
+      this.agreementsByPartner.set(a.partner, list);
+    }
+    for (const [k, c] of Object.entries(loaded.consents)) this.putConsent(k, c);
+  }
+}

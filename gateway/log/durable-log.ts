@@ -1,0 +1,529 @@
+/**
+ * A durable, append-only RFC 9162 log in LevelDB with group commit.
+ *
+ * Storage (all keys utf8 strings inside the database handle the caller passes; see ./kv.ts):
+ *   `<name>/e/<index, 16-digit zero-padded decimal>` -> RFC 8785 canonical JSON bytes of the entry
+ *   `<name>/meta`                                   -> JSON {v, logId, size, root} (utf8 bytes)
+ * Values are written and read with `valueEncoding: "view"` per operation, so the handle may be a
+ * `Level`, or `level.sublevel(x, { valueEncoding: "view" | "buffer" | "json" })`; several logs may
+ * share one handle under different names. Leaf hashes are not stored: they are recomputed from the
+ * entry bytes on open, which is also the integrity check of the log.
+ *
+ * Group commit: `append` canonicalises and hashes the entry at once and queues it. One writer
+ * takes up to `maxBatch` queued entries and writes them together with the new meta record (size
+ * and root) in ONE atomic `batch(..., { sync })`. Indexes are assigned in commit order; a caller's
+ * promise resolves only after its batch is on disk (fsync'd when `sync`, the default). While a
+ * batch is being written, new appends accumulate for the next one; as soon as a write completes,
+ * the next one is started before the callers of the completed one are resolved. A failed write
+ * rejects exactly its callers and rolls the in-memory tree back: nothing is assigned, and the
+ * indexes are reused by the next batch (which also deletes any keys the failed batch might have
+ * left, should LevelDB have applied a batch it reported as failed).
+ *
+ * Everything readable — size, roots, proofs, entries — is bounded by the durable size.
+ */
+import type { Bytes32 } from "../../core/domain.js";
+import { CustodiaError } from "../../core/errors.js";
+import { canonicalBytes } from "../../core/jcs.js";
+import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
+import { EMPTY_ROOT, MerkleTree, leafHash } from "../../core/merkle.js";
+import { GET_OPTIONS, bytesToJson, jsonToBytes, pad16, readRange, type KvBatchOptions, type KvOp, type KvStore } from "./kv.js";
+
+export interface AppendReceipt {
+  logId: Bytes32;
+  /** Position of the entry in the log (0-based). */
+  index: number;
+  /** RFC 9162 leaf hash of the entry's canonical JSON bytes, 0x hex. */
+  leafHash: Bytes32;
+  /** Durable size of the log right after the batch holding this entry was written. */
+  treeSize: number;
+}
+
+export interface LogEntry {
+  index: number;
+  entry: unknown;
+  leafHash: Bytes32;
+}
+
+export interface DurableLogOptions {
+  /** 32-byte id of the log (the id anchored on the ledger), 0x hex. Bound to the storage on first open. */
+  logId: Bytes32;
+  /** Key namespace of this log inside the handle: [A-Za-z0-9_.-]{1,64}. */
+  name: string;
+  /** Most entries per batch write. Default 4096. */
+  maxBatch?: number;
+  /**
+   * How long the first entry of an idle log may wait for company before a write starts, ms.
+   * Default 0: the write starts on the next turn of the event loop; entries that arrive while it
+   * is running form the next batch (the usual group-commit dynamics).
+   */
+  maxDelayMs?: number;
+  /** fsync each batch (classic-level `sync`). Default true. */
+  sync?: boolean;
+  /** Largest canonical entry accepted, bytes. Default 1 MiB. */
+  maxEntryBytes?: number;
+}
+
+export interface OpenReport {
+  /** Durable size found on open. */
+  size: number;
+  /** Entries found beyond the recorded size and deleted on open. */
+  truncated: number;
+  /** Whether the log was created by this open. */
+  created: boolean;
+}
+
+export interface DurableLogStats {
+  size: number;
+  appends: number;
+  /** Successful batch writes. */
+  batches: number;
+  failedBatches: number;
+  /** Entries in the largest batch written. */
+  maxBatchSize: number;
+  /** Entries queued or being written. */
+  pending: number;
+}
+
+interface Pending {
+  bytes: Uint8Array;
+  leaf: Uint8Array;
+  resolve: (r: AppendReceipt) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Meta {
+  v: 1;
+  logId: string;
+  size: number;
+  root: string;
+}
+
+const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
+const INDEX_RE = /^\d{16}$/;
+const DEFAULT_MAX_BATCH = 4096;
+const DEFAULT_MAX_ENTRY = 1 << 20;
+const MAX_RANGE = 10_000;
+
+export class DurableLog {
+  readonly logId: Bytes32;
+  readonly name: string;
+  /** What open() found. */
+  readonly openReport: OpenReport;
+
+  private readonly db: KvStore;
+  private readonly entryPrefix: string;
+  private readonly metaKey: string;
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+  private readonly maxEntryBytes: number;
+  private readonly batchOptions: KvBatchOptions;
+
+  /** Holds the durable leaves plus, while a write is in flight, that batch's leaves. */
+  private tree: MerkleTree;
+  private durable: number;
+  private queue: Pending[] = [];
+  private writing = false;
+  private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  /** Exclusive end of index keys a failed batch may have left behind (0: none). */
+  private staleEnd = 0;
+  private closing = false;
+  private closed = false;
+  private drainWaiters: Array<() => void> = [];
+  private readonly listeners = new Set<(size: number) => void>();
+  private readonly counters = { appends: 0, batches: 0, failedBatches: 0, maxBatchSize: 0 };
+
+  private constructor(db: KvStore, opts: Required<Omit<DurableLogOptions, "logId">> & { logId: Bytes32 }, tree: MerkleTree, report: OpenReport) {
+    this.db = db;
+    this.logId = opts.logId;
+    this.name = opts.name;
+    this.entryPrefix = `${opts.name}/e/`;
+    this.metaKey = `${opts.name}/meta`;
+    this.maxBatch = opts.maxBatch;
+    this.maxDelayMs = opts.maxDelayMs;
+    this.maxEntryBytes = opts.maxEntryBytes;
+    this.batchOptions = { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync };
+    this.tree = tree;
+    this.durable = report.size;
+    this.openReport = report;
+  }
+
+  /**
+   * Opens (or creates) the log `name` in `db` and rebuilds its tree from the stored entries.
+   * Throws CONFIG_INVALID (bad options; the storage belongs to another logId) and INTERNAL with
+   * `details.reason` "log_meta_invalid" | "log_gap" | "log_entries_without_meta" |
+   * "log_root_mismatch" when the stored log is corrupt. Entries beyond the recorded size are
+   * deleted (reported in `openReport.truncated`).
+   */
+  static async open(db: KvStore, options: DurableLogOptions): Promise<DurableLog> {
+    const opts = checkOptions(options);
+    const prefix = `${opts.name}/e/`;
+    const metaKey = `${opts.name}/meta`;
+    const where = { name: opts.name, logId: opts.logId };
+
+    const rawMeta = await db.get(metaKey, GET_OPTIONS);
+    const meta = rawMeta === undefined ? undefined : parseMeta(rawMeta, where);
+    if (meta && meta.logId !== opts.logId) {
+      throw new CustodiaError("CONFIG_INVALID", `log "${opts.name}" belongs to another logId`, { reason: "log_id_mismatch", ...where, stored: meta.logId });
+    }
+    const recorded = meta?.size ?? 0;
+
+    const leaves: Uint8Array[] = [];
+    const stale: string[] = [];
+    let expected = 0;
+    await readRange(db, { gte: prefix, lt: `${opts.name}/e0` }, (chunk) => {
+      for (const [key, value] of chunk) {
+        const digits = key.slice(prefix.length);
+        const index = INDEX_RE.test(digits) ? Number(digits) : NaN;
+        if (!Number.isSafeInteger(index)) {
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed entry key`, { reason: "log_gap", ...where, key: key.slice(0, 100) });
+        }
+        if (index >= recorded) {
+          stale.push(key);
+          continue;
+        }
+        if (index !== expected) {
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: recorded });
+        }
+        leaves.push(leafHash(value));
+        expected++;
+      }
+    });
+    if (expected !== recorded) {
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: recorded });
+    }
+    if (!meta && stale.length > 0) {
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: stale.length });
+    }
+    const tree = MerkleTree.fromLeafHashes(leaves);
+    leaves.length = 0;
+    const root = tree.rootAt(recorded);
+    if (meta && !bytesEqual(root, fromHex(meta.root, 32))) {
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, {
+        reason: "log_root_mismatch",
+        ...where,
+        size: recorded,
+        recordedRoot: meta.root,
+        computedRoot: toHex0x(root),
+      });
+    }
+    const ops: KvOp[] = stale.map((key) => ({ type: "del", key }));
+    if (!meta) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, 0, EMPTY_ROOT) });
+    if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
+    return new DurableLog(db, opts, tree, { size: recorded, truncated: stale.length, created: !meta });
+  }
+
+  /** Durable size: entries whose batch is on disk. */
+  get size(): number {
+    return this.durable;
+  }
+
+  /**
+   * Appends one JSON value (stored as its RFC 8785 canonical bytes). Resolves once the entry is
+   * durable, with its index. Rejects INVALID_ARGUMENT for a value without a JSON form or one over
+   * `maxEntryBytes` (reason "entry_too_large"), INVALID_ARGUMENT reason "log_closed" after close(),
+   * and INTERNAL reason "log_write_failed" when its batch could not be written (nothing assigned).
+   */
+  append(entry: unknown): Promise<AppendReceipt> {
+    if (this.closing) {
+      return Promise.reject(new CustodiaError("INVALID_ARGUMENT", `log "${this.name}" is closed`, { reason: "log_closed", name: this.name }));
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = canonicalBytes(entry);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (bytes.length > this.maxEntryBytes) {
+      return Promise.reject(
+        new CustodiaError("INVALID_ARGUMENT", `entry is ${bytes.length} bytes, more than ${this.maxEntryBytes}`, {
+          reason: "entry_too_large",
+          bytes: bytes.length,
+          max: this.maxEntryBytes,
+        }),
+      );
+    }
+    const leaf = leafHash(bytes);
+    return new Promise<AppendReceipt>((resolve, reject) => {
+      this.queue.push({ bytes, leaf, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** MTH of the first `size` entries (default: the durable size), 0x hex. PROOF_INVALID_SIZE beyond it. */
+  root(size: number = this.durable): Bytes32 {
+    this.checkSize(size);
+    return toHex0x(this.tree.rootAt(size));
+  }
+
+  /** Leaf hash of a durable entry, 0x hex. PROOF_INVALID_INDEX when not in [0, size). */
+  leafHash(index: number): Bytes32 {
+    this.checkIndex(index, "PROOF_INVALID_INDEX");
+    return toHex0x(this.tree.leafHashAt(index));
+  }
+
+  /**
+   * Reads one durable entry. INVALID_ARGUMENT reason "index_out_of_range" when not in [0, size);
+   * INTERNAL reason "log_entry_hash_mismatch" when the stored bytes no longer hash to its leaf.
+   */
+  async getEntry(index: number): Promise<LogEntry> {
+    this.checkIndex(index, "INVALID_ARGUMENT");
+    const bytes = await this.db.get(this.entryKey(index), GET_OPTIONS);
+    if (bytes === undefined) {
+      throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
+    }
+    return this.decode(index, bytes);
+  }
+
+  /**
+   * Durable entries [start, end), at most `limit` (default and cap 10,000) of them, in order.
+   * INVALID_ARGUMENT reason "range_out_of_bounds" unless 0 <= start <= end <= size; reason
+   * "invalid_limit" for a limit that is not a positive integer.
+   */
+  async getEntries(start: number, end: number, limit: number = MAX_RANGE): Promise<LogEntry[]> {
+    const size = this.durable;
+    if (!isCount(start) || !isCount(end) || start > end || end > size) {
+      throw new CustodiaError("INVALID_ARGUMENT", `range [${String(start)}, ${String(end)}) is not within [0, ${size})`, {
+        reason: "range_out_of_bounds",
+        start,
+        end,
+        size,
+      });
+    }
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new CustodiaError("INVALID_ARGUMENT", `limit ${String(limit)} is not a positive integer`, { reason: "invalid_limit", limit });
+    }
+    const stop = Math.min(end, start + Math.min(limit, MAX_RANGE));
+    if (stop === start) return [];
+    const out: LogEntry[] = [];
+    await readRange(this.db, { gte: this.entryKey(start), lt: this.entryKey(stop) }, (chunk) => {
+      for (const [key, value] of chunk) {
+        const index = start + out.length;
+        if (key !== this.entryKey(index)) {
+          throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
+        }
+        out.push(this.decode(index, value));
+      }
+    }, 512);
+    if (out.length !== stop - start) {
+      throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${start + out.length}`, { reason: "log_gap", name: this.name, missing: start + out.length });
+    }
+    return out;
+  }
+
+  /** RFC 9162 inclusion proof of entry `index` in the tree of `size` (default durable) entries, 0x hex. */
+  inclusionProof(index: number, size: number = this.durable): string[] {
+    this.checkSize(size);
+    return this.tree.inclusionProof(index, size).map((h) => toHex0x(h));
+  }
+
+  /** RFC 9162 consistency proof from `size1` to `size2` (default durable), 0x hex. */
+  consistencyProof(size1: number, size2: number = this.durable): string[] {
+    this.checkSize(size2);
+    return this.tree.consistencyProof(size1, size2).map((h) => toHex0x(h));
+  }
+
+  /** Calls `listener(size)` after every durable batch (synchronously, before the batch's callers resume). */
+  onDurable(listener: (size: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  stats(): DurableLogStats {
+    return { size: this.durable, ...this.counters, pending: this.queue.length + (this.writing ? 1 : 0) };
+  }
+
+  /**
+   * Stops accepting appends, writes everything already accepted, and resolves when no write is in
+   * flight. Does not close `db`, which belongs to the caller.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.queue.length > 0 && !this.writing) this.flush();
+    if (this.writing || this.queue.length > 0) {
+      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    }
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  /** True once close() has completed. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /* ------------------------------------------------------------ group commit */
+
+  private schedule(): void {
+    if (this.writing) return; // the completion of the current write starts the next one
+    if (this.queue.length >= this.maxBatch) {
+      this.flush();
+      return;
+    }
+    if (this.scheduled !== undefined) return;
+    this.scheduled = this.maxDelayMs > 0 ? setTimeout(() => this.flush(), this.maxDelayMs) : setImmediate(() => this.flush());
+  }
+
+  private clearSchedule(): void {
+    if (this.scheduled === undefined) return;
+    // clearTimeout/clearImmediate each ignore the other kind; call the right one.
+    if (this.maxDelayMs > 0) clearTimeout(this.scheduled as NodeJS.Timeout);
+    else clearImmediate(this.scheduled as NodeJS.Immediate);
+    this.scheduled = undefined;
+  }
+
+  private flush(): void {
+    this.clearSchedule();
+    if (this.writing || this.queue.length === 0) return;
+    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
+    const start = this.durable;
+    const end = start + batch.length;
+    const ops: KvOp[] = new Array<KvOp>(batch.length);
+    for (let j = 0; j < batch.length; j++) {
+      const p = batch[j]!;
+      ops[j] = { type: "put", key: this.entryKey(start + j), value: p.bytes };
+      this.tree.append(p.leaf);
+    }
+    for (let i = end; i < this.staleEnd; i++) ops.push({ type: "del", key: this.entryKey(i) });
+    ops.push({ type: "put", key: this.metaKey, value: encodeMeta(this.logId, end, this.tree.rootAt(end)) });
+    this.writing = true;
+    let write: Promise<void>;
+    try {
+      write = this.db.batch(ops, this.batchOptions);
+    } catch (e) {
+      write = Promise.reject(e);
+    }
+    write.then(
+      () => this.committed(batch, start, end),
+      (e: unknown) => this.failed(batch, start, end, e),
+    );
+  }
+
+  private committed(batch: Pending[], start: number, end: number): void {
+    this.durable = end;
+    this.writing = false;
+    if (end >= this.staleEnd) this.staleEnd = 0;
+    this.counters.appends += batch.length;
+    this.counters.batches++;
+    if (batch.length > this.counters.maxBatchSize) this.counters.maxBatchSize = batch.length;
+    // Start the next write before resolving this batch's callers.
+    if (this.queue.length > 0) this.flush();
+    for (const l of this.listeners) {
+      try {
+        l(end);
+      } catch {
+        // a listener's failure is its own business
+      }
+    }
+    for (let j = 0; j < batch.length; j++) {
+      batch[j]!.resolve({ logId: this.logId, index: start + j, leafHash: toHex0x(batch[j]!.leaf), treeSize: end });
+    }
+    this.checkDrained();
+  }
+
+  private failed(batch: Pending[], start: number, end: number, cause: unknown): void {
+    // Roll the tree back to the durable leaves; the indexes [start, end) were never assigned.
+    const leaves: Uint8Array[] = new Array<Uint8Array>(start);
+    for (let i = 0; i < start; i++) leaves[i] = this.tree.leafHashAt(i);
+    this.tree = MerkleTree.fromLeafHashes(leaves);
+    this.staleEnd = Math.max(this.staleEnd, end);
+    this.writing = false;
+    this.counters.failedBatches++;
+    const error = new CustodiaError(
+      "INTERNAL",
+      `log "${this.name}" could not write a batch: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { reason: "log_write_failed", name: this.name, entries: batch.length },
+      { cause },
+    );
+    if (this.queue.length > 0) this.flush();
+    for (const p of batch) p.reject(error);
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.writing || this.queue.length > 0 || this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /* ------------------------------------------------------------------ helpers */
+
+  private entryKey(index: number): string {
+    return this.entryPrefix + pad16(index);
+  }
+
+  private decode(index: number, bytes: Uint8Array): LogEntry {
+    const leaf = this.tree.leafHashAt(index);
+    if (!bytesEqual(leafHash(bytes), leaf)) {
+      throw new CustodiaError("INTERNAL", `entry ${index} of log "${this.name}" does not match its leaf hash`, {
+        reason: "log_entry_hash_mismatch",
+        name: this.name,
+        index,
+      });
+    }
+    return { index, entry: bytesToJson(bytes), leafHash: toHex0x(leaf) };
+  }
+
+  private checkSize(size: number): void {
+    if (!isCount(size) || size > this.durable) {
+      throw new CustodiaError("PROOF_INVALID_SIZE", `size ${String(size)} is not in [0, ${this.durable}]`, { size, treeSize: this.durable });
+    }
+  }
+
+  private checkIndex(index: number, code: "PROOF_INVALID_INDEX" | "INVALID_ARGUMENT"): void {
+    if (!isCount(index) || index >= this.durable) {
+      throw new CustodiaError(code, `index ${String(index)} is not in [0, ${this.durable})`, { reason: "index_out_of_range", index, size: this.durable });
+    }
+  }
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+}
+
+function checkOptions(o: DurableLogOptions): Required<Omit<DurableLogOptions, "logId">> & { logId: Bytes32 } {
+  const bad = (field: string, message: string): never => {
+    throw new CustodiaError("CONFIG_INVALID", `DurableLog option ${field}: ${message}`, { reason: "log_option_invalid", field });
+  };
+  if (typeof o.logId !== "string" || !BYTES32_RE.test(o.logId)) bad("logId", "must be 32 bytes of 0x hex");
+  if (typeof o.name !== "string" || !NAME_RE.test(o.name)) bad("name", "must match [A-Za-z0-9_.-]{1,64}");
+  const maxBatch = o.maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) bad("maxBatch", "must be a positive integer");
+  const maxDelayMs = o.maxDelayMs ?? 0;
+  if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) bad("maxDelayMs", "must be >= 0");
+  const maxEntryBytes = o.maxEntryBytes ?? DEFAULT_MAX_ENTRY;
+  if (!Number.isSafeInteger(maxEntryBytes) || maxEntryBytes < 2) bad("maxEntryBytes", "must be an integer >= 2");
+  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes };
+}
+
+function encodeMeta(logId: string, size: number, root: Uint8Array): Uint8Array {
+  const meta: Meta = { v: 1, logId, size, root: toHex0x(root) };
+  return jsonToBytes(meta);
+}
+
+function parseMeta(bytes: Uint8Array, where: Record<string, unknown>): Meta {
+  let m: unknown;
+  try {
+    m = bytesToJson(bytes);
+  } catch (e) {
+    throw new CustodiaError("INTERNAL", "log meta record is not JSON", { reason: "log_meta_invalid", ...where }, { cause: e });
+  }
+  const r = m as Partial<Meta> | null;
+  if (
+    r === null ||
+    typeof r !== "object" ||
+    r.v !== 1 ||
+    typeof r.logId !== "string" ||
+    !BYTES32_RE.test(r.logId) ||
+    !isCount(r.size) ||
+    typeof r.root !== "string" ||
+    !BYTES32_RE.test(r.root)
+  ) {
+    throw new CustodiaError("INTERNAL", "log meta record is malformed", { reason: "log_meta_invalid", ...where });
+  }
+  return { v: 1, logId: r.logId.toLowerCase(), size: r.size, root: r.root };
+}

@@ -1,0 +1,54 @@
+import type { Address, Bytes32 } from "../core/domain.js";
+
+/** What the HTTP layer needs of a durable RFC 9162 log (gateway/log implements it). */
+export interface AppendReceipt {
+  logId: Bytes32;
+  index: number;
+  leafHash: string;
+  treeSize: number;
+}
+
+export interface LogPort {
+  readonly size: number;
+  append(entry: unknown): Promise<AppendReceipt>;
+  root(size?: number): Bytes32 | string;
+  getEntries(start: number, endExclusive: number): Promise<{ index: number; entry: unknown; leafHash: string }[]>;
+  inclusionProof(index: number, size?: number): string[];
+  consistencyProof(size1: number, size2?: number): string[];
+}
+
+export interface SignedCheckpointView {
+  logId: string;
+  treeSize: number;
+  root: string;
+  timestamp: number;
+  gateway: string;
+  signature: string;
+}
+
+export interface AnchorerPort {
+  lastAnchored(): SignedCheckpointView | null;
+  checkpoints(): Promise<SignedCheckpointView[]>;
+}
+
+/** What the HTTP layer needs of the data vault (gateway/vault implements it). */
+export interface VaultPort {
+  ingest(records: never[]): Promise<{ subjects: { subject: Address; records: number; commitment: Bytes32 }[] }>;
+  read(subject: Address): Promise<unknown>;
+  erase(subject: Address): Promise<{ commitment: Bytes32 | null; erasedAt: number }>;
+  status(subject: Address): Promise<"active" | "erased" | "unknown">;
+}
+
+/** Parsing and projection of vault records, injected with the vault. */
+export interface VaultCodec {
+  parseJson(body: unknown): never[];
+  parseCsv(text: string, kind: "transactions" | "profiles"): never[];
+  /** The part of a subject's data in the given categories. */
+  project(data: unknown, categoriesMask: number): unknown;
+}
+
+/** Per-subject index of log entries, for a subject's own history (GDPR Art. 15). */
+export interface SubjectIndexPort {
+  add(subject: Address, log: string, index: number): Promise<void>;
+  list(subject: Address, log: string, limit: number): Promise<number[]>;
+}

@@ -1,0 +1,78 @@
+import { ES256KSigner, createJWT } from "did-jwt";
+import { getBytes, type Wallet } from "ethers";
+import { categoriesFromMask, purposeById, type Address, type ConsentRecord } from "../core/domain.js";
+import type { ConsentGrantMessage, ConsentRevokeMessage } from "../core/eip712.js";
+import { CustodiaError } from "../core/errors.js";
+import { hashCanonical, toHex0x } from "../core/hash.js";
+import { parseDid } from "./auth/did.js";
+
+/**
+ * Checks that the ISO/IEC TS 27560 consent record a wallet sent matches what it signed: its JCS
+ * hash is the signed receiptHash, and its rule-bearing fields equal the signed message's.
+ */
+export function checkConsentRecord(record: ConsentRecord, message: ConsentGrantMessage): void {
+  const hash = toHex0x(hashCanonical(record));
+  if (hash !== message.receiptHash.toLowerCase()) {
+    throw new CustodiaError("BAD_REQUEST", "the consent record does not hash to the signed receiptHash", { expected: message.receiptHash, computed: hash });
+  }
+  let subject: Address | null;
+  try {
+    subject = parseDid(record.piiPrincipalId).account;
+  } catch {
+    subject = null;
+  }
+  if (!subject || subject.toLowerCase() !== message.subject.toLowerCase()) {
+    throw new CustodiaError("BAD_REQUEST", "the consent record's piiPrincipalId is not the signing subject's DID");
+  }
+  const purpose = purposeById(message.purpose);
+  if (record.purpose?.id !== purpose.key) throw new CustodiaError("BAD_REQUEST", "the consent record's purpose differs from the signed purpose");
+  const cats = categoriesFromMask(message.categories);
+  if ([...record.piiCategories].sort().join(",") !== [...cats].sort().join(",")) {
+    throw new CustodiaError("BAD_REQUEST", "the consent record's data categories differ from the signed categories");
+  }
+  if (!record.recipients?.some((r) => r.id.toLowerCase().endsWith(message.partner.toLowerCase()))) {
+    throw new CustodiaError("BAD_REQUEST", "the consent record does not name the signed partner as recipient");
+  }
+}
+
+export interface ReceiptIssuer {
+  did: string;
+  wallet: Wallet;
+}
+
+/**
+ * A consent receipt as a W3C Verifiable Credential in JWT form (vc-jwt), signed by the gateway:
+ * the ISO/IEC TS 27560 record, the ledger transaction that made it effective, and the event.
+ */
+export async function issueConsentReceipt(
+  issuer: ReceiptIssuer,
+  args: {
+    record: ConsentRecord | null;
+    message: ConsentGrantMessage | ConsentRevokeMessage;
+    action: "grant" | "revoke";
+    txId: string;
+    blockNumber: number;
+    chainId: number;
+    contract: string;
+    nowSec: number;
+  },
+): Promise<string> {
+  const subjectDid = args.record?.piiPrincipalId ?? `did:ethr:0x${args.chainId.toString(16)}:${args.message.subject}`;
+  const vc = {
+    "@context": ["https://www.w3.org/2018/credentials/v1", "https://w3id.org/dpv"],
+    type: ["VerifiableCredential", "ConsentReceipt"],
+    credentialSubject: {
+      id: subjectDid,
+      action: args.action,
+      consentRecord: args.record,
+      partner: args.message.partner,
+      purpose: purposeById(args.message.purpose).dpv,
+      ledger: { chainId: args.chainId, contract: args.contract, txId: args.txId, blockNumber: args.blockNumber, nonce: args.message.nonce },
+    },
+  };
+  return createJWT(
+    { sub: subjectDid, nbf: args.nowSec, iat: args.nowSec, vc, jti: `urn:custodia:receipt:${args.txId}` },
+    { issuer: issuer.did, signer: ES256KSigner(getBytes(issuer.wallet.privateKey)) },
+    { alg: "ES256K", typ: "JWT" },
+  );
+}
