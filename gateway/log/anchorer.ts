@@ -239,8 +239,11 @@ export class Anchorer {
     if (this.alarm) throw this.alarm;
     this.running = true;
     this.unsubscribe = this.log.onDurable((size) => this.notifyAppended(size));
+    // Entries already durable count as appended now (their real append time is not recorded).
+    this.queue = this.queue.filter((q) => q.size > this.anchoredSize);
     const size = this.log.size;
-    if (size > this.anchoredSize) this.queue.push({ size, at: this.clock(), real: Date.now() });
+    const tail = this.queue[this.queue.length - 1];
+    if (size > this.anchoredSize && (tail === undefined || tail.size < size)) this.queue.push({ size, at: this.clock(), real: Date.now() });
     this.needReconcile = true;
     this.busy = true;
     try {
