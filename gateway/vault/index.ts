@@ -24,6 +24,7 @@ export {
   validateRecords,
   recordKey,
   recordFields,
+  canonicalRecordBytes,
   projectByCategories,
   type RecordKind,
   type Channel,
@@ -46,6 +47,7 @@ export {
 export {
   DEFAULT_MAX_FIELD_LENGTH,
   parseRecords,
+  vaultCodec,
   parseJsonRecords,
   parseCsvRecords,
   tokenizeCsv,

@@ -34,8 +34,11 @@ import {
   ProblemList,
   RecordCollector,
   TRANSACTION_FIELDS,
+  projectByCategories,
   validateRecords,
   type Problem,
+  type Projection,
+  type SubjectData,
   type VaultRecord,
 } from "./records.js";
 
@@ -87,6 +90,41 @@ export function parseRecords(input: string | Uint8Array, format: IngestFormat, o
   return format === "json" ? parseJsonRecords(input, opts) : parseCsvRecords(input, opts);
 }
 
+/**
+ * The parsing/projection bundle the HTTP layer injects next to the vault: JSON bodies arrive
+ * already parsed (a record array) or as text/bytes; CSV arrives as text with its layout.
+ */
+export function vaultCodec(opts: IngestOptions = {}): {
+  parseJson(body: unknown): VaultRecord[];
+  parseCsv(text: string | Uint8Array, layout: CsvLayout): VaultRecord[];
+  project(data: SubjectData, categoriesMask: number): Projection;
+} {
+  const { maxRows, maxFieldLength, maxProblems } = limits(opts);
+  return {
+    parseJson: (body) =>
+      typeof body === "string" || body instanceof Uint8Array
+        ? parseJsonRecords(body, opts)
+        : validateRecords(body as unknown[], {
+            maxRecords: maxRows,
+            maxProblems,
+            priorProblems: (i) => tooLongStrings((body as unknown[])[i], maxFieldLength),
+          }),
+    parseCsv: (text, layout) => parseCsvRecords(text, { ...opts, layout }),
+    project: (data, mask) => projectByCategories(data, mask),
+  };
+}
+
+function tooLongStrings(item: unknown, maxFieldLength: number): Problem[] | undefined {
+  if (typeof item !== "object" || item === null) return undefined;
+  let found: Problem[] | undefined;
+  for (const [field, v] of Object.entries(item)) {
+    if (typeof v === "string" && v.length > maxFieldLength) {
+      (found ??= []).push({ reason: "too_long", field, message: `${field} is longer than ${maxFieldLength} characters` });
+    }
+  }
+  return found;
+}
+
 /* ------------------------------------------------------------------ JSON */
 
 /** Parses a JSON array of records. */
@@ -116,29 +154,102 @@ export function parseJsonRecords(input: string | Uint8Array, opts: IngestOptions
     maxRecords: maxRows,
     maxProblems,
     lineOf,
-    priorProblems: (i) => {
-      const item = items[i];
-      if (typeof item !== "object" || item === null) return undefined;
-      let found: Problem[] | undefined;
-      for (const [field, v] of Object.entries(item)) {
-        if (typeof v === "string" && v.length > maxFieldLength) {
-          (found ??= []).push({ reason: "too_long", field, message: `${field} is longer than ${maxFieldLength} characters` });
-        }
-      }
-      return found;
-    },
+    priorProblems: (i) => tooLongStrings(items[i], maxFieldLength),
   });
 }
 
-/** Best-effort line of a JSON.parse error (Node 20: "at position N"; newer: "line N column M"). */
+/** The 1-based line of the first JSON syntax error (JSON.parse does not always say where). */
 function jsonErrorLine(text: string, e: Error): number {
-  const line = /line (\d+) column \d+/.exec(e.message);
-  if (line) return Number(line[1]);
+  const m = /line (\d+) column \d+/.exec(e.message);
+  if (m) return Number(m[1]);
   const pos = /at position (\d+)/.exec(e.message);
-  const end = pos ? Math.min(Number(pos[1]), text.length) : text.length;
-  let n = 1;
-  for (let i = 0; i < end; i++) if (text.charCodeAt(i) === 10) n++;
-  return n;
+  const offset = pos ? Number(pos[1]) : jsonErrorOffset(text);
+  let line = 1;
+  for (let i = 0; i < Math.min(offset, text.length); i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const JSON_ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/y;
+
+/** Offset of the first syntax error of invalid JSON (a small recursive-descent checker). */
+function jsonErrorOffset(text: string): number {
+  const n = text.length;
+  let i = 0;
+  const fail = (): never => {
+    throw new SyntaxError("json");
+  };
+  const ws = (): void => {
+    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = text.charCodeAt(++i));
+  };
+  const str = (): void => {
+    i++;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) fail();
+      if (c === 0x5c) {
+        JSON_ESCAPE.lastIndex = i;
+        if (!JSON_ESCAPE.test(text)) fail();
+        i = JSON_ESCAPE.lastIndex;
+      } else i++;
+    }
+    fail();
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === "{" || c === "[") {
+      const close = c === "{" ? "}" : "]";
+      i++;
+      ws();
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (c === "{") {
+          ws();
+          if (text[i] !== '"') fail();
+          str();
+          ws();
+          if (text[i] !== ":") fail();
+          i++;
+        }
+        value();
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === close) {
+          i++;
+          return;
+        }
+        fail();
+      }
+    }
+    if (c === '"') return str();
+    for (const lit of ["true", "false", "null"]) {
+      if (text.startsWith(lit, i)) {
+        i += lit.length;
+        return;
+      }
+    }
+    JSON_NUMBER.lastIndex = i;
+    if (!JSON_NUMBER.test(text)) fail();
+    i = JSON_NUMBER.lastIndex;
+  };
+  try {
+    value();
+    ws();
+    return i;
+  } catch {
+    return i;
+  }
 }
 
 /** The 1-based line on which each element of a (valid) top-level JSON array starts. */
@@ -295,6 +406,7 @@ export function parseCsvRecords(input: string | Uint8Array, opts: IngestOptions 
 
   let header: { columns: string[]; layout: CsvLayout } | undefined;
   let sawHeader = false;
+  let tooMany: Problem | undefined;
   const lines: number[] = [];
   const collector = new RecordCollector(list, (i) => lines[i]);
 
@@ -311,7 +423,7 @@ export function parseCsvRecords(input: string | Uint8Array, opts: IngestOptions 
     const { columns, layout } = header!;
     const index = lines.length;
     if (index >= maxRows) {
-      list.add({ reason: "too_many_rows", line: row.line, message: `a batch holds at most ${maxRows} rows` });
+      tooMany = { reason: "too_many_rows", line: row.line, message: `a batch holds at most ${maxRows} rows` };
       return false;
     }
     lines.push(row.line);
@@ -353,6 +465,12 @@ export function parseCsvRecords(input: string | Uint8Array, opts: IngestOptions 
     return true;
   });
 
+  if (tooMany !== undefined) {
+    // the batch is refused for its size: row problems found before the limit are beside the point
+    const only = new ProblemList(maxProblems);
+    only.add(tooMany);
+    only.throwIfAny("CSV");
+  }
   if (!sawHeader) list.add({ reason: "missing_header", line: 1, message: "the CSV has no header row" });
   list.throwIfAny("CSV");
   return collector.records;

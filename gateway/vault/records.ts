@@ -594,6 +594,23 @@ export function validateRecords(inputs: readonly unknown[], opts: ValidateOption
   return collector.records;
 }
 
+const CANONICAL_KEYS = {
+  transaction: ["kind", ...TRANSACTION_FIELDS].sort(),
+  profile: ["kind", ...PROFILE_FIELDS].sort(),
+};
+const utf8 = new TextEncoder();
+
+/**
+ * The RFC 8785 canonical JSON of a validated record, as UTF-8: what the vault encrypts and what
+ * its Merkle leaves hash. Records are flat objects of strings, finite numbers and booleans with
+ * ASCII keys, for which JCS is JSON.stringify with the keys in sorted order (JCS formats strings
+ * and numbers exactly as ECMAScript JSON.stringify does) — a fast path equal to
+ * core/jcs canonicalBytes (tested).
+ */
+export function canonicalRecordBytes(r: VaultRecord): Uint8Array {
+  return utf8.encode(JSON.stringify(r, CANONICAL_KEYS[r.kind]));
+}
+
 /** Strips `kind` and `subject`. */
 export function recordFields(r: TransactionRecord): TransactionFields;
 export function recordFields(r: ProfileRecord): ProfileFields;

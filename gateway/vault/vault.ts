@@ -5,19 +5,23 @@
  * Key hierarchy (node:crypto, AES-256-GCM everywhere, fresh random 12-byte IV per write):
  * - master key (32 bytes, from configuration) wraps each subject's random 32-byte data key;
  *   AAD = "custodia.vault/dek/v1|<subject>|<keyVersion>";
- * - the data key encrypts every record of the subject, AAD = "custodia.vault/rec/v1|<subject>|
- *   <kind>|<id>" (so a ciphertext cannot be moved to another subject or record), and the
- *   subject's state (commitment salt, records root, count), AAD = "custodia.vault/state/v1|
- *   <subject>";
+ * - from the data key, HKDF-SHA256 derives an encryption key and a record-id key. The
+ *   encryption key encrypts every record of the subject, AAD = "custodia.vault/rec/v1|<subject>|
+ *   <slot>", and the subject's state (commitment salt, records root, count), AAD =
+ *   "custodia.vault/state/v1|<subject>". A record's slot is "p" for the profile and
+ *   "t:" + base64url(HMAC-SHA256(record-id key, id))[0..22] for a transaction, so transaction
+ *   ids never appear in plaintext keys, and the AAD binds kind and id (a ciphertext cannot be
+ *   moved to another subject or record; after decryption the record's own kind/id must map to
+ *   the slot it was read from);
  * - a key-check value encrypted under the master key lets `open` refuse a wrong master key.
  * `<subject>` is the lower-case hex address; blobs are [format=1][iv 12][tag 16][ciphertext]
  * (wrapped keys carry a key-version byte after the format byte).
  *
  * Layout under the given (sub)level: sublevels `dek` (wrapped data keys, by subject), `rec`
- * (record ciphertexts, key "<subject>:p:" for the profile and "<subject>:t:<id>" for a
- * transaction), `state` (encrypted per-subject state), `tomb` (erasure tombstones
- * {erasedAt, commitment}: no personal data) and `meta` (format and key check). Every change is
- * one atomic batch across them.
+ * (record ciphertexts, key "<subject>:<slot>"), `state` (encrypted per-subject state), `tomb`
+ * (erasure tombstones {erasedAt, commitment}: no personal data beyond the pseudonymous address)
+ * and `meta` (format and key check). Every change is one atomic batch across them; writes are
+ * serialised per Vault instance, reads use an explicit LevelDB snapshot.
  *
  * Commitment: SHA-256 over the RFC 8785 canonical JSON of {subject (EIP-55), salt (0x hex of 32
  * random bytes, kept encrypted in the subject's state, so erasure destroys it), recordsRoot
@@ -28,16 +32,29 @@
  *
  * Erasure deletes the wrapped data key, the state and every record ciphertext in one batch and
  * writes a tombstone; afterwards reads throw SUBJECT_ERASED and ingests for that subject are
- * refused with SUBJECT_ERASED (an erased subject must re-onboard under a fresh identity). On a
- * classic-level database the erased key ranges are then compacted, so the deleted wrapped key
- * does not linger in LevelDB's obsolete log/table files (best effort).
+ * refused with SUBJECT_ERASED (an erased subject must re-onboard under a fresh identity/DID:
+ * silently re-creating data for an address whose erasure is recorded would undo the erasure).
+ * On a classic-level database the memtable is flushed before the batch and the erased key
+ * ranges are compacted after it, so the deleted wrapped key and ciphertexts leave LevelDB's
+ * log and table files (best effort: copies made outside LevelDB — backups, filesystem
+ * snapshots — are beyond it; against those, re-wrapping the live data keys under a new master
+ * key and destroying the old one finishes the shredding. The key-version byte of wrapped keys
+ * is reserved for that rotation, which is not implemented yet).
  *
  * Errors: INVALID_ARGUMENT (bad records, listing problems), INVALID_ADDRESS, NOT_FOUND (unknown
  * subject), SUBJECT_ERASED, DATA_TAMPERED (a ciphertext, wrapped key or state fails
  * authentication, records missing or added behind the vault's back, or a wrong master key),
  * INTERNAL (vault closed).
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes as nodeRandomBytes, type KeyObject } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  randomBytes as nodeRandomBytes,
+  type KeyObject,
+} from "node:crypto";
 import type { AbstractLevel, AbstractSnapshot, AbstractSublevel } from "abstract-level";
 import { CustodiaError } from "../../core/errors.js";
 import { canonicalBytes } from "../../core/jcs.js";
@@ -46,13 +63,12 @@ import { leafHash, rootFromLeafHashes } from "../../core/merkle.js";
 import type { Address, Bytes32 } from "../../core/domain.js";
 import {
   DEFAULT_MAX_RECORDS,
+  canonicalRecordBytes,
   parseAddress,
   recordKey,
   recordFields,
   validateRecords,
-  type ProfileFields,
   type SubjectData,
-  type TransactionFields,
   type VaultRecord,
 } from "./records.js";
 
@@ -134,6 +150,32 @@ export function recordsRoot(records: readonly VaultRecord[]): Uint8Array {
   return rootFromLeafHashes(keyed.map(([, bytes]) => leafHash(bytes)));
 }
 
+/** A stored record: its canonical JSON bytes and their Merkle leaf hash. */
+interface Held {
+  bytes: Uint8Array;
+  leaf: Uint8Array;
+  /** The parsed record, when it was read from storage. */
+  record?: VaultRecord;
+}
+
+/** The keys derived from one subject's data key. */
+interface SubjectKeys {
+  enc: KeyObject;
+  rid: KeyObject;
+}
+
+function deriveKeys(raw: Uint8Array): SubjectKeys {
+  const derive = (info: string): KeyObject =>
+    createSecretKey(Buffer.from(hkdfSync("sha256", raw, new Uint8Array(0), `custodia.vault/${info}/v1`, KEY)));
+  return { enc: derive("enc"), rid: derive("rid") };
+}
+
+/** The storage slot of a record key ("p:" → "p", "t:<id>" → "t:<hmac>"). */
+function slotOf(keys: SubjectKeys, rk: string): string {
+  if (rk === "p:") return "p";
+  return `t:${createHmac("sha256", keys.rid).update(rk.slice(2), "utf8").digest("base64url").slice(0, 22)}`;
+}
+
 /** The salted data commitment of a subject (see module doc). */
 export function dataCommitment(subject: Address, salt: Uint8Array, root: Uint8Array): Bytes32 {
   return toHex0x(hashCanonical({ subject: parseAddress(subject), salt: toHex0x(salt), recordsRoot: toHex0x(root) }));
@@ -170,6 +212,8 @@ class Mutex {
 export class Vault {
   private closed = false;
   private readonly lock = new Mutex();
+  private ivPool: Uint8Array = new Uint8Array(0);
+  private ivOffset = 0;
 
   private constructor(
     private readonly db: VaultDb,
@@ -238,7 +282,7 @@ export class Vault {
    * Throws INVALID_ARGUMENT (problems listed by index), SUBJECT_ERASED (details.subjects: the
    * erased ones; nothing stored), DATA_TAMPERED (existing data of a subject fails checks).
    */
-  ingest(records: readonly VaultRecord[]): Promise<IngestSummary> {
+  async ingest(records: readonly VaultRecord[]): Promise<IngestSummary> {
     this.assertOpen();
     const valid = validateRecords(records, { maxRecords: this.maxBatch });
     const bySubject = new Map<string, { subject: Address; records: VaultRecord[] }>();
@@ -268,32 +312,34 @@ export class Vault {
         const k = keys[s]!;
         const group = bySubject.get(k)!;
         const w = wrapped[s];
-        let dataKey: KeyObject;
+        let keysOf: SubjectKeys;
         let salt: Uint8Array;
-        let current: Map<string, Uint8Array>;
+        let current: Map<string, Held>;
         let prior: SubjectState | undefined;
         if (w === undefined) {
-          const raw = this.random(KEY);
-          dataKey = createSecretKey(Buffer.from(raw));
+          const raw = Uint8Array.from(this.random(KEY));
+          if (raw.length !== KEY) throw new CustodiaError("INTERNAL", "randomBytes returned the wrong length");
+          keysOf = deriveKeys(raw);
           ops.push({ type: "put", sublevel: this.dek, key: k, value: this.wrap(k, raw) });
           raw.fill(0);
-          salt = this.random(KEY);
+          salt = Uint8Array.from(this.random(KEY));
           current = new Map();
         } else {
-          dataKey = this.unwrap(k, w);
-          prior = this.openState(k, dataKey, states[s]);
+          keysOf = this.unwrap(k, w);
+          prior = this.openState(k, keysOf, states[s]);
           salt = fromHex(prior.salt, KEY);
-          current = await this.loadRecords(k, dataKey, prior);
+          current = await this.loadRecords(k, keysOf, prior);
         }
         let changed = 0;
         for (const r of group.records) {
           const rk = recordKey(r);
-          const bytes = canonicalBytes(r);
+          const bytes = canonicalRecordBytes(r);
           const old = current.get(rk);
-          if (old !== undefined && bytesEqual(old, bytes)) continue;
-          current.set(rk, bytes);
+          if (old !== undefined && bytesEqual(old.bytes, bytes)) continue;
+          current.set(rk, { bytes, leaf: leafHash(bytes) });
           changed++;
-          ops.push({ type: "put", sublevel: this.rec, key: `${k}:${rk}`, value: this.seal(dataKey, bytes, recAad(k, rk)) });
+          const slot = slotOf(keysOf, rk);
+          ops.push({ type: "put", sublevel: this.rec, key: `${k}:${slot}`, value: this.seal(keysOf.enc, bytes, recAad(k, slot)) });
         }
         const root = rootOf(current);
         const commitment = dataCommitment(group.subject, salt, root);
@@ -306,7 +352,7 @@ export class Vault {
             records: current.size,
             committedAt: now,
           };
-          ops.push({ type: "put", sublevel: this.state, key: k, value: this.seal(dataKey, canonicalBytes(st), stateAad(k)) });
+          ops.push({ type: "put", sublevel: this.state, key: k, value: this.seal(keysOf.enc, canonicalBytes(st), stateAad(k)) });
         }
         summary.push({ subject: group.subject, records: current.size, changed, commitment });
       }
@@ -319,7 +365,7 @@ export class Vault {
    * Decrypts everything held about `subject`. Throws INVALID_ADDRESS, SUBJECT_ERASED
    * (details.erasedAt), NOT_FOUND, DATA_TAMPERED.
    */
-  read(subject: string): Promise<SubjectData> {
+  async read(subject: string): Promise<SubjectData> {
     this.assertOpen();
     const address = parseAddress(subject);
     const k = address.toLowerCase();
@@ -329,15 +375,16 @@ export class Vault {
       if (tomb !== undefined) throw erasedError(address, tomb);
       const w = await this.dek.get(k, opt);
       if (w === undefined) throw new CustodiaError("NOT_FOUND", "no data is held for this subject", { subject: address });
-      const dataKey = this.unwrap(k, w);
-      const st = this.openState(k, dataKey, await this.state.get(k, opt));
-      const records = await this.loadRecords(k, dataKey, st, snapshot);
+      const keysOf = this.unwrap(k, w);
+      const st = this.openState(k, keysOf, await this.state.get(k, opt));
+      const records = await this.loadRecords(k, keysOf, st, snapshot);
       const data: SubjectData = { subject: address, profile: null, transactions: [] };
-      for (const [rk, bytes] of records) {
-        const r = JSON.parse(dec.decode(bytes)) as VaultRecord;
-        if (r.subject.toLowerCase() !== k || recordKey(r) !== rk) throw tampered("record", { subject: address, reason: "record_mismatch" });
-        if (r.kind === "profile") data.profile = recordFields(r) as ProfileFields;
-        else data.transactions.push(recordFields(r) as TransactionFields);
+      const rks = [...records.keys()].sort(compareCodePoints);
+      for (const rk of rks) {
+        const held = records.get(rk)!;
+        const r = held.record ?? (JSON.parse(dec.decode(held.bytes)) as VaultRecord);
+        if (r.kind === "profile") data.profile = recordFields(r);
+        else data.transactions.push(recordFields(r));
       }
       return data;
     });
@@ -350,7 +397,7 @@ export class Vault {
    * tombstone with commitment null (so later ingests for it are refused). If the subject's state
    * cannot be decrypted the erasure still happens, with commitment null.
    */
-  erase(subject: string): Promise<ErasureReceipt> {
+  async erase(subject: string): Promise<ErasureReceipt> {
     this.assertOpen();
     const address = parseAddress(subject);
     const k = address.toLowerCase();
@@ -375,8 +422,13 @@ export class Vault {
       const erasedAt = this.now();
       const tomb: Tombstone = { erasedAt, commitment };
       ops.push({ type: "put", sublevel: this.tomb, key: k, value: tomb });
+      const compact = this.compactOnErase && w !== undefined;
+      // Flush first, so the deletions land in a newer table than the data and the compaction
+      // after the batch can merge them away (LevelDB leaves a bottom-level table holding both
+      // a value and its deletion untouched).
+      if (compact) await this.compact(k, true);
       await this.db.batch(ops as never);
-      if (this.compactOnErase && w !== undefined) await this.compact(k);
+      if (compact) await this.compact(k, false);
       return { commitment, erasedAt };
     });
   }
@@ -399,7 +451,7 @@ export class Vault {
    * The current commitment of an active subject (the salt stays inside the vault), null for an
    * unknown subject. Throws SUBJECT_ERASED (details carry the tombstone) and DATA_TAMPERED.
    */
-  commitment(subject: string): Promise<CommitmentInfo | null> {
+  async commitment(subject: string): Promise<CommitmentInfo | null> {
     this.assertOpen();
     const address = parseAddress(subject);
     const k = address.toLowerCase();
@@ -442,13 +494,27 @@ export class Vault {
   }
 
   /** Decrypts all records of a subject, checking them against the state's root and count. */
-  private async loadRecords(k: string, dataKey: KeyObject, st: SubjectState, snapshot?: AbstractSnapshot): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
+  /**
+   * Decrypts all records of a subject, keyed by record key ("p:" / "t:<id>"), checking each
+   * against its slot and subject, and the set against the state's root and count.
+   */
+  private async loadRecords(k: string, keysOf: SubjectKeys, st: SubjectState, snapshot?: AbstractSnapshot): Promise<Map<string, Held>> {
+    const out = new Map<string, Held>();
     const entries = await this.rec.iterator({ ...recRange(k), snapshot }).all();
     const prefix = k.length + 1;
     for (const [key, blob] of entries) {
-      const rk = key.slice(prefix);
-      out.set(rk, this.unseal(dataKey, blob, recAad(k, rk), "record"));
+      const slot = key.slice(prefix);
+      const bytes = this.unseal(keysOf.enc, blob, recAad(k, slot), "record");
+      let record: VaultRecord;
+      try {
+        record = JSON.parse(dec.decode(bytes)) as VaultRecord;
+        if (typeof record.subject !== "string" || record.subject.toLowerCase() !== k) throw new Error("subject mismatch");
+      } catch (e) {
+        throw tampered("record", { reason: "malformed" }, e);
+      }
+      const rk = recordKey(record);
+      if (slotOf(keysOf, rk) !== slot) throw tampered("record", { reason: "record_mismatch" });
+      out.set(rk, { bytes, leaf: leafHash(bytes), record });
     }
     if (out.size !== st.records || toHex0x(rootOf(out)) !== st.recordsRoot) {
       throw tampered("records", { reason: "records_root_mismatch" });
@@ -465,7 +531,7 @@ export class Vault {
     return out;
   }
 
-  private unwrap(k: string, blob: Uint8Array): KeyObject {
+  private unwrap(k: string, blob: Uint8Array): SubjectKeys {
     if (blob.length !== 2 + IV + TAG + KEY || blob[0] !== FORMAT) throw tampered("data key", { reason: "malformed" });
     const version = blob[1]!;
     const sealed = new Uint8Array(blob.length - 1);
@@ -473,14 +539,14 @@ export class Vault {
     sealed.set(blob.subarray(2), 1);
     const raw = this.unseal(this.master, sealed, dekAad(k, version), "data key");
     if (version !== KEY_VERSION) throw tampered("data key", { reason: "unknown_key_version", version });
-    const key = createSecretKey(Buffer.from(raw));
+    const keys = deriveKeys(raw);
     raw.fill(0);
-    return key;
+    return keys;
   }
 
-  private openState(k: string, dataKey: KeyObject, blob: Uint8Array | undefined): SubjectState {
+  private openState(k: string, keysOf: SubjectKeys, blob: Uint8Array | undefined): SubjectState {
     if (blob === undefined) throw tampered("state", { reason: "missing" });
-    const bytes = this.unseal(dataKey, blob, stateAad(k), "state");
+    const bytes = this.unseal(keysOf.enc, blob, stateAad(k), "state");
     try {
       const st = JSON.parse(dec.decode(bytes)) as SubjectState;
       if (st.v !== 1) throw new Error("unknown state version");
@@ -490,9 +556,21 @@ export class Vault {
     }
   }
 
+  /** A fresh random IV, cut from a pooled buffer (one randomBytes call per 256 IVs). */
+  private nextIv(): Uint8Array {
+    if (this.ivOffset + IV > this.ivPool.length) {
+      const pool = this.random(IV * 256);
+      if (pool.length !== IV * 256) throw new CustodiaError("INTERNAL", "randomBytes returned the wrong length");
+      this.ivPool = pool;
+      this.ivOffset = 0;
+    }
+    const iv = this.ivPool.subarray(this.ivOffset, this.ivOffset + IV);
+    this.ivOffset += IV;
+    return iv;
+  }
+
   private seal(key: KeyObject, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    const iv = this.random(IV);
-    if (iv.length !== IV) throw new CustodiaError("INTERNAL", "randomBytes returned the wrong length");
+    const iv = this.nextIv();
     const cipher = createCipheriv("aes-256-gcm", key, iv);
     cipher.setAAD(aad);
     const ct1 = cipher.update(plaintext);
@@ -521,8 +599,11 @@ export class Vault {
     }
   }
 
-  /** Best effort: compact the erased subject's key ranges so the old values leave the files. */
-  private async compact(k: string): Promise<void> {
+  /**
+   * Best effort: compact the subject's key ranges (classic-level only) so that erased values
+   * leave LevelDB's files; `flushOnly` just flushes the memtable (any range call does).
+   */
+  private async compact(k: string, flushOnly: boolean): Promise<void> {
     const root = ("db" in this.db ? (this.db as unknown as { db: VaultDb }).db : this.db) as VaultDb & {
       compactRange?: (start: string, end: string, opts: { keyEncoding: string }) => Promise<void>;
     };
@@ -533,7 +614,7 @@ export class Vault {
       [this.rec, `${k}:`, `${k};`],
     ];
     try {
-      for (const [sub, start, end] of ranges) {
+      for (const [sub, start, end] of flushOnly ? ranges.slice(0, 1) : ranges) {
         await root.compactRange(sub.prefixKey(start, "utf8"), sub.prefixKey(end, "utf8"), { keyEncoding: "utf8" });
       }
     } catch {
@@ -550,9 +631,9 @@ function recRange(k: string): { gt: string; lt: string } {
   return { gt: `${k}:`, lt: `${k};` };
 }
 
-function rootOf(records: Map<string, Uint8Array>): Uint8Array {
+function rootOf(records: Map<string, Held>): Uint8Array {
   const keys = [...records.keys()].sort(compareCodePoints);
-  return rootFromLeafHashes(keys.map((rk) => leafHash(records.get(rk)!)));
+  return rootFromLeafHashes(keys.map((rk) => records.get(rk)!.leaf));
 }
 
 function dekAad(k: string, version: number): Uint8Array {
@@ -563,10 +644,8 @@ function stateAad(k: string): Uint8Array {
   return enc.encode(`custodia.vault/state/v1|${k}`);
 }
 
-function recAad(k: string, rk: string): Uint8Array {
-  // rk is "p:" or "t:<id>"
-  const kind = rk.startsWith("p:") ? "profile" : "transaction";
-  return enc.encode(`custodia.vault/rec/v1|${k}|${kind}|${rk.slice(2)}`);
+function recAad(k: string, slot: string): Uint8Array {
+  return enc.encode(`custodia.vault/rec/v1|${k}|${slot}`);
 }
 
 function erasedError(subject: Address, tomb: Tombstone): CustodiaError {
