@@ -4,6 +4,9 @@
  */
 import { isCustodiaError } from "../core/errors.js";
 import { networkConfigFromEnv, startNetwork } from "../contracts/network.js";
+import { gatewayConfigFromEnv } from "../gateway/config.js";
+import { createGatewayRuntime } from "../gateway/runtime.js";
+import type { Address } from "../core/domain.js";
 
 const HELP = `Usage: npm start [-- --help]
 
@@ -22,6 +25,11 @@ Environment:
   CUSTODIA_ADMIN_KEY    admin private key (funded) for an external endpoint
   CUSTODIA_GATEWAY_KEY  gateway private key (funded) for an external endpoint
   CUSTODIA_CONTRACT     an existing Custodia contract to join instead of deploying
+  CUSTODIA_GATEWAY_HOST, CUSTODIA_GATEWAY_PORT   where the gateway listens (127.0.0.1:8080)
+  CUSTODIA_MASTER_KEY   vault master key, 32 bytes hex (default: generated into ./data/master.key)
+  CUSTODIA_STRICT=1     ask the ledger on every decision instead of the event-fed index
+  CUSTODIA_STALE_AFTER_MS, CUSTODIA_ANCHOR_EVERY_ENTRIES, CUSTODIA_ANCHOR_EVERY_MS,
+  CUSTODIA_RATE_LIMIT_MAX   gateway tuning (see README)
 `;
 
 async function main(): Promise<void> {
@@ -31,11 +39,32 @@ async function main(): Promise<void> {
   }
   const cfg = networkConfigFromEnv();
   const log = (line: string): void => void process.stdout.write(`custodia: ${line}\n`);
+  const gatewayCfg = gatewayConfigFromEnv();
   const network = await startNetwork({ ...cfg, log });
+  const gateway = await createGatewayRuntime({
+    dataDir: cfg.dataDir,
+    ledger: network.gateway,
+    provider: network.provider,
+    wallet: network.gatewayWallet,
+    chainId: network.deployment.chainId,
+    contract: network.deployment.custodia,
+    didRegistry: network.deployment.didRegistry as Address,
+    deployBlock: network.deployment.deployBlock,
+    config: gatewayCfg,
+    logger: { level: process.env["CUSTODIA_LOG_LEVEL"] ?? "warn" },
+    onError: (e) => log(`background: ${(e as Error).message}`),
+  }).catch(async (e: unknown) => {
+    await network.close();
+    throw e;
+  });
+  const url = await gateway.listen();
   log(`ledger:     ${network.rpcUrl} (chain ${network.deployment.chainId})`);
   log(`contract:   ${network.deployment.custodia}`);
   log(`admin:      ${network.adminWallet.address}`);
-  log(`gateway:    ${network.gatewayWallet.address}`);
+  log(`operator:   ${network.gatewayWallet.address}`);
+  log(`gateway:    ${url}  (DID ${gateway.did})`);
+  log(`API docs:   ${url}/docs`);
+  log(`health:     ${url}/health`);
   log(`data:       ${cfg.dataDir}`);
   log("running; press Ctrl-C to stop (the ledger state is written to disk on the way out)");
 
@@ -44,6 +73,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping`);
+    await gateway.close();
     await network.close();
     process.exit(0);
   };

@@ -1,0 +1,180 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import { Level } from "level";
+import { Resolver } from "did-resolver";
+import KeyResolver from "key-did-resolver";
+import { getResolver as ethrResolver } from "ethr-did-resolver";
+import type { Provider, Wallet } from "ethers";
+import type { Address, Bytes32 } from "../core/domain.js";
+import { CustodiaError } from "../core/errors.js";
+import { fromHex, hashCanonical, toHex0x } from "../core/hash.js";
+import type { LedgerPort } from "../core/ledger.js";
+import { buildGateway, type GatewayDeps, type LogName } from "./app.js";
+import { LevelJtiStore } from "./auth/jti-store.js";
+import { TokenVerifier } from "./auth/tokens.js";
+import { gatewayConfig, type GatewayConfig } from "./config.js";
+import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-view.js";
+import { Anchorer } from "./log/anchorer.js";
+import { DurableLog } from "./log/durable-log.js";
+import { LevelSubjectIndex } from "./subject-index.js";
+import { Vault, vaultCodec } from "./vault/index.js";
+import type { VaultCodec, VaultPort } from "./ports.js";
+
+export interface GatewayRuntimeOptions {
+  /** Gateway state lives in <dataDir>/gateway (LevelDB) next to the ledger's files. */
+  dataDir: string;
+  /** The ledger as this gateway's account (a registered GATEWAY member). */
+  ledger: LedgerPort;
+  /** The JSON-RPC provider, for did:ethr resolution against the ERC-1056 registry. */
+  provider: Provider;
+  wallet: Wallet;
+  chainId: number;
+  contract: Address;
+  didRegistry: Address;
+  deployBlock: number;
+  config?: Partial<GatewayConfig>;
+  /** 32-byte vault master key; else CUSTODIA_MASTER_KEY, else generated into <dataDir>/master.key. */
+  masterKey?: Uint8Array;
+  clock?: () => number;
+  logger?: FastifyServerOptions["logger"];
+  onError?: (e: unknown) => void;
+}
+
+export interface GatewayRuntime {
+  app: FastifyInstance;
+  deps: GatewayDeps;
+  did: string;
+  /** Listens on config host/port; resolves the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The gateway's DID: did:ethr on the consortium chain, naming its ledger account. */
+export function gatewayDid(chainId: number, account: string): string {
+  return `did:ethr:0x${chainId.toString(16)}:${account}`;
+}
+
+/** The id a gateway's log is anchored under: bound to the gateway, the chain and the contract. */
+export function logIdFor(chainId: number, contract: string, gateway: string, name: LogName): Bytes32 {
+  return toHex0x(hashCanonical({ chainId, contract: contract.toLowerCase(), gateway: gateway.toLowerCase(), log: name, scheme: "custodia-log/1" }));
+}
+
+function loadMasterKey(dataDir: string, given?: Uint8Array): Uint8Array {
+  if (given) return given;
+  const fromEnv = process.env["CUSTODIA_MASTER_KEY"];
+  if (fromEnv) {
+    try {
+      return fromHex(fromEnv, 32);
+    } catch (e) {
+      throw new CustodiaError("CONFIG_INVALID", "CUSTODIA_MASTER_KEY must be 32 bytes of hex", undefined, { cause: e });
+    }
+  }
+  const path = join(dataDir, "master.key");
+  if (existsSync(path)) return fromHex(readFileSync(path, "utf8").trim(), 32);
+  const key = randomBytes(32);
+  writeFileSync(`${path}.tmp`, Buffer.from(key).toString("hex") + "\n", { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+  return new Uint8Array(key);
+}
+
+export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise<GatewayRuntime> {
+  const config = gatewayConfig(opts.config);
+  const clock = opts.clock ?? Date.now;
+  const onError = opts.onError ?? (() => undefined);
+  mkdirSync(opts.dataDir, { recursive: true });
+  const masterKey = loadMasterKey(opts.dataDir, opts.masterKey);
+  const account = (await opts.wallet.getAddress()) as Address;
+  const did = gatewayDid(opts.chainId, account);
+
+  const db = new Level<string, unknown>(join(opts.dataDir, "gateway"), { valueEncoding: "json" });
+  await db.open();
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    const sub = (name: string, valueEncoding: "json" | "view" = "json") => db.sublevel(name, { valueEncoding }) as unknown as JsonSublevel;
+
+    const view = await LedgerView.open(opts.ledger, sub("view"), { ...DEFAULT_VIEW_OPTIONS, staleAfterMs: config.staleAfterMs, pollMs: config.ledgerPollMs, maxSyncAgeMs: config.maxSyncAgeMs, fromBlock: opts.deployBlock, clock, onError });
+    opened.push({ close: () => view.stop() });
+
+    const vault = await Vault.open(sub("vault", "view") as never, { masterKey });
+    opened.push(vault);
+
+    const logsDb = sub("logs", "view");
+    const anchorsDb = sub("anchors", "view");
+    const logs = {} as Record<LogName, DurableLog>;
+    const anchorers = {} as Record<LogName, Anchorer>;
+    for (const name of ["access", "decisions"] as const) {
+      logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs });
+      opened.push(logs[name]);
+      anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError });
+    }
+
+    // The per-subject index is derived from the logs: replay what a crash may have left unindexed.
+    const subjectIndex = new LevelSubjectIndex(sub("subjects"));
+    for (const name of ["access", "decisions"] as const) {
+      const from = Math.min(await subjectIndex.watermark(name), logs[name].size);
+      for (let start = from; start < logs[name].size; start += 1000) {
+        await subjectIndex.rebuild(name, await logs[name].getEntries(start, Math.min(logs[name].size, start + 1000)));
+      }
+      await subjectIndex.setWatermark(name, logs[name].size);
+    }
+
+    const resolver = new Resolver({
+      ...KeyResolver.getResolver(),
+      ...ethrResolver({ networks: [{ name: `0x${opts.chainId.toString(16)}`, chainId: opts.chainId, provider: opts.provider as never, registry: opts.didRegistry }] }),
+    });
+    const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
+    const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000));
+
+    const deps: GatewayDeps = {
+      config,
+      identity: { did, wallet: opts.wallet, account },
+      chain: { chainId: opts.chainId, contract: opts.contract },
+      ledger: opts.ledger,
+      view,
+      vault: vault as unknown as VaultPort,
+      vaultCodec: vaultCodec() as unknown as VaultCodec,
+      logs,
+      anchorers,
+      subjectIndex,
+      tokens,
+      jti,
+      clock,
+      logger: opts.logger ?? false,
+    };
+    const app = await buildGateway(deps);
+
+    await view.start();
+    for (const name of ["access", "decisions"] as const) await anchorers[name].start().catch(onError);
+    const pruner = setInterval(() => void jti.prune().catch(onError), 60_000);
+    pruner.unref();
+
+    let closed = false;
+    return {
+      app,
+      deps,
+      did,
+      listen: async () => {
+        await app.listen({ host: config.host, port: config.port });
+        const addr = app.server.address();
+        const port = typeof addr === "object" && addr ? addr.port : config.port;
+        return `http://${config.host}:${port}`;
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(pruner);
+        await app.close();
+        for (const name of ["access", "decisions"] as const) await anchorers[name].stop();
+        for (const name of ["access", "decisions"] as const) await subjectIndex.setWatermark(name, logs[name].size);
+        for (const o of opened.reverse()) await o.close();
+        await db.close();
+      },
+    };
+  } catch (e) {
+    for (const o of opened.reverse()) await o.close().catch(() => undefined);
+    await db.close();
+    throw e;
+  }
+}
