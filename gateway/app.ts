@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { Ajv } from "ajv";
 import helmet from "@fastify/helmet";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
@@ -81,8 +82,14 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     logger: deps.logger ?? false,
     bodyLimit: config.bodyLimit,
     genReqId: () => randomUUID(),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings and params arrive as text and are coerced to their schema types; JSON bodies are
+  // validated as sent, never coerced: they carry signed content (a coerced null would change the
+  // consent record's hash) and a number sent as a string is a client bug worth reporting.
+  const coercing = new Ajv({ coerceTypes: "array", removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+  const exact = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? exact : coercing).compile(schema));
 
   installErrorHandling(app);
   app.decorateRequest("principal", null);
@@ -147,9 +154,9 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   /** Decisions for many subjects at one fresh block (or, in strict mode, asked of the ledger). */
   async function decideMany(partner: Address, subjects: Address[], purpose: number, categories: number): Promise<{ block: number; decisions: Omit<Decision, "block">[] }> {
-    const time = nowSec();
     if (config.strict) {
       const block = await deps.ledger.blockNumber();
+      const time = Math.max(nowSec(), await deps.ledger.blockTime(block));
       const decisions = await Promise.all(
         subjects.map(async (subject) => {
           const check = await deps.ledger.checkPermission({ subject, partner, purpose, categories, time }, { block });
@@ -159,6 +166,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       return { block, decisions };
     }
     const block = await deps.view.freshBlock();
+    const time = deps.view.decisionTime();
     return { block, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
   }
 

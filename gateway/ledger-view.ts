@@ -58,6 +58,7 @@ export class LedgerView {
   private consents = new Map<string, ConsentState>();
   private consentsBySubject = new Map<string, Set<string>>();
   private synced = -1;
+  private syncedTime = 0;
   private lastSyncAt = 0;
   private running: Promise<number> | undefined;
   private queued: Promise<number> | undefined;
@@ -103,6 +104,19 @@ export class LedgerView {
 
   get syncedBlock(): number {
     return this.synced;
+  }
+
+  /** Timestamp (unix s) of the synced block: decisions never take a time earlier than this. */
+  get syncedBlockTime(): number {
+    return this.syncedTime;
+  }
+
+  /**
+   * The time a decision is made at: the gateway clock, but never before the block it is decided
+   * on (block timestamps can run ahead of a gateway's clock, and state at B exists from B's time).
+   */
+  decisionTime(): number {
+    return Math.max(Math.floor(this.opts.clock() / 1000), this.syncedTime);
   }
 
   get lastSyncedAt(): number {
@@ -154,11 +168,6 @@ export class LedgerView {
     return this.synced;
   }
 
-  /** Decides a request from the index, at the freshest block. */
-  async decide(subject: Address, partner: Address, request: PermissionRequest): Promise<Decision> {
-    const block = await this.freshBlock();
-    return { ...this.decideAt(subject, partner, request), block };
-  }
 
   /** Decides from the index as it stands (callers that already hold a fresh block). */
   decideAt(subject: Address, partner: Address, request: PermissionRequest): Omit<Decision, "block"> {
@@ -198,6 +207,7 @@ export class LedgerView {
       from = to + 1;
     }
     if (head > this.synced) this.synced = head;
+    if (this.synced >= 0) this.syncedTime = await this.ledger.blockTime(this.synced);
     this.lastSyncAt = this.opts.clock();
     return this.synced;
   }

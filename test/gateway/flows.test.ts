@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyJWT } from "did-jwt";
+import { Resolver } from "did-resolver";
+import { getResolver as ethrResolver } from "ethr-did-resolver";
+import { hashFromHex, proofFromHex, verifyConsistency, verifyInclusion } from "../../core/merkle.js";
+import { hardhatProvider } from "../helpers/hardhat.js";
+import type { Anchorer } from "../../gateway/log/anchorer.js";
+import { logIdFor } from "../../gateway/runtime.js";
+import { CHAIN_ID, sampleRecords, startTestGateway, type Identity, type TestGateway } from "./harness.js";
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
+  let g: TestGateway;
+  let partner: Identity;
+  let auditor: Identity;
+
+  async function call(method: "GET" | "POST", url: string, who: Identity | null, payload?: unknown): Promise<{ status: number; body: Json; headers: Record<string, unknown> }> {
+    const res = await g.app.inject({ method, url, headers: who ? { authorization: `Bearer ${await who.token()}` } : {}, ...(payload === undefined ? {} : { payload: payload as never }) });
+    return { status: res.statusCode, body: res.body ? (res.json() as Json) : {}, headers: res.headers };
+  }
+
+  beforeAll(async () => {
+    g = await startTestGateway();
+    partner = await g.partner(["profiling", "direct-marketing"], ["transactions", "demographic", "contact"]);
+    auditor = await g.member("AUDITOR");
+  });
+  afterAll(async () => g?.close());
+
+  it("reports health with the gateway DID and a fresh ledger view", async () => {
+    const r = await call("GET", "/health", null);
+    expect(r.status).toBe(200);
+    expect(r.body.gateway.did).toBe(g.rt.did);
+    expect(r.body.ledger.fresh).toBe(true);
+  });
+
+  it("serves an OpenAPI document listing every route", async () => {
+    const r = await call("GET", "/docs/json", null);
+    expect(r.status).toBe(200);
+    for (const p of ["/v1/consents", "/v1/data/query", "/v1/me/accesses", "/v1/audit/logs/{log}/proofs/inclusion", "/v1/vault/records"]) expect(Object.keys(r.body.paths)).toContain(p);
+  });
+
+  it("lets a customer grant consent from a wallet signature and returns a verifiable VC-JWT receipt", async () => {
+    const c = await g.customer();
+    const r = await g.grant(c, partner, "profiling", ["transactions"]);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body["blockNumber"]).toBeGreaterThan(0);
+    const resolver = new Resolver(ethrResolver({ networks: [{ name: `0x${CHAIN_ID.toString(16)}`, chainId: CHAIN_ID, provider: hardhatProvider() as never, registry: g.deployment.didRegistry }] }));
+    const vc = await verifyJWT(r.body["receipt"] as string, { resolver });
+    expect(vc.issuer).toBe(g.rt.did);
+    const subject = (vc.payload as Json).vc.credentialSubject;
+    expect(subject.consentRecord.piiPrincipalId).toBe(c.did);
+    expect(subject.ledger.txId).toBe(r.body["txId"]);
+    const mine = await call("GET", "/v1/me/consents", c);
+    expect(mine.body.consents).toHaveLength(1);
+    expect(mine.body.consents[0]).toMatchObject({ partner: partner.address, categories: 4, revokedAt: 0 });
+  });
+
+  it("refuses a consent whose record does not match what the wallet signed", async () => {
+    const c = await g.customer();
+    const gm = await g.grantMessage(c, partner.address!, "profiling", ["transactions"]);
+    const tampered = { ...gm.record, piiCategories: ["transactions", "location"] };
+    const r = await call("POST", "/v1/consents", c, { action: "grant", message: { ...gm.message, expiresAt: 0, deadline: Number(gm.message.deadline) }, signature: gm.signature, record: tampered });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe("BAD_REQUEST");
+  });
+
+  it("refuses a customer relaying someone else's consent, and a forged signature", async () => {
+    const victim = await g.customer();
+    const mallory = await g.customer();
+    const gm = await g.grantMessage(victim, partner.address!, "profiling", ["transactions"]);
+    const asMallory = await call("POST", "/v1/consents", mallory, { action: "grant", message: { ...gm.message, expiresAt: 0, deadline: Number(gm.message.deadline) }, signature: gm.signature, record: gm.record });
+    expect(asMallory.body.code).toBe("FORBIDDEN");
+    const forged = await g.grantMessage(victim, partner.address!, "profiling", ["transactions"]);
+    const otherSig = await (await g.grantMessage(mallory, partner.address!, "profiling", ["transactions"])).signature;
+    const r = await call("POST", "/v1/consents", victim, { action: "grant", message: { ...forged.message, expiresAt: 0, deadline: Number(forged.message.deadline) }, signature: otherSig, record: forged.record });
+    expect(r.status).toBe(422);
+    expect(r.body.code).toBe("SIGNATURE_INVALID");
+  });
+
+  it("gives a partner exactly the consented categories, logged before the data leaves, with a provable receipt", async () => {
+    const c = await g.customer();
+    await g.ingest(sampleRecords(c.address!));
+    expect((await g.grant(c, partner, "profiling", ["transactions", "demographic"])).status).toBe(200);
+    const r = await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const res = r.body.results[0];
+    expect(res.decision).toBe("allow");
+    expect(JSON.stringify(res.data)).toContain("grocery");
+    expect(JSON.stringify(res.data)).not.toContain("@example.com"); // contact was not asked for
+    expect(JSON.stringify(res.data)).not.toContain("25-34"); // demographic consented but not requested
+    // the receipt is in the log, and an auditor can prove it
+    const proof = await call("GET", `/v1/audit/logs/access/proofs/inclusion?index=${res.receipt.index}&size=${res.receipt.treeSize}`, auditor);
+    expect(proof.status).toBe(200);
+    expect(proof.body.leafHash).toBe(res.receipt.leafHash);
+    verifyInclusion(res.receipt.index, res.receipt.treeSize, hashFromHex(res.receipt.leafHash), proofFromHex(proof.body.proof), hashFromHex(proof.body.root));
+    const entries = await call("GET", `/v1/audit/logs/access/entries?start=${res.receipt.index}&end=${res.receipt.index + 1}`, auditor);
+    expect(entries.body.entries[0].entry).toMatchObject({ kind: "access", decision: "allow", subject: c.address, partner: partner.address, purpose: "profiling", block: r.body.block });
+  });
+
+  it("denies and logs requests beyond the consent or the agreement, with the reason", async () => {
+    const c = await g.customer();
+    await g.ingest(sampleRecords(c.address!));
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    const cases: [unknown, string][] = [
+      [{ subjects: [c.address], purpose: "profiling", categories: ["demographic"] }, "CONSENT_CATEGORIES"],
+      [{ subjects: [c.address], purpose: "direct-marketing", categories: ["transactions"] }, "NO_CONSENT"],
+      [{ subjects: [c.address], purpose: "research", categories: ["transactions"] }, "NO_AGREEMENT"],
+      [{ subjects: [c.address], purpose: "profiling", categories: ["location"] }, "NO_AGREEMENT"],
+    ];
+    for (const [q, reason] of cases) {
+      const r = await call("POST", "/v1/data/query", partner, q);
+      expect(r.status).toBe(200);
+      expect(r.body.results[0]).toMatchObject({ decision: "deny", reason });
+      expect(r.body.results[0].data).toBeUndefined();
+      const e = await call("GET", `/v1/audit/logs/access/entries?start=${r.body.results[0].receipt.index}&end=${r.body.results[0].receipt.index + 1}`, auditor);
+      expect(e.body.entries[0].entry).toMatchObject({ decision: "deny", reason });
+    }
+    const single = await call("GET", `/v1/data/${c.address}?purpose=research&categories=transactions`, partner);
+    expect(single.status).toBe(403);
+    expect(single.body.code).toBe("ACCESS_DENIED");
+    expect(JSON.parse(single.headers["x-custodia-receipt"] as string).index).toBeGreaterThanOrEqual(0);
+  });
+
+  it("enforces a revocation on the next request, without waiting for a poll", async () => {
+    const c = await g.customer();
+    await g.ingest(sampleRecords(c.address!));
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    const before = await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    expect(before.body.results[0].decision).toBe("allow");
+    const rev = await g.revoke(c, partner, "profiling");
+    expect(rev.status).toBe(200);
+    const revokedIn = rev.body["blockNumber"] as number;
+    const after = await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    expect(after.body.results[0]).toMatchObject({ decision: "deny", reason: "CONSENT_REVOKED" });
+    expect(after.body.block).toBeGreaterThanOrEqual(revokedIn);
+    expect(after.body.results[0].data).toBeUndefined();
+  });
+
+  it("erases a subject: crypto-shredded, later requests answer 410 and are logged", async () => {
+    const c = await g.customer();
+    await g.ingest(sampleRecords(c.address!));
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    const erase = await call("POST", "/v1/me/erasure", c, {});
+    expect(erase.status, JSON.stringify(erase.body)).toBe(200);
+    const single = await call("GET", `/v1/data/${c.address}?purpose=profiling&categories=transactions`, partner);
+    expect(single.status).toBe(410);
+    expect(single.body.code).toBe("SUBJECT_ERASED");
+    const logged = JSON.parse(single.headers["x-custodia-receipt"] as string);
+    const e = await call("GET", `/v1/audit/logs/access/entries?start=${logged.index}&end=${logged.index + 1}`, auditor);
+    expect(e.body.entries[0].entry).toMatchObject({ decision: "deny", reason: "SUBJECT_ERASED", subject: c.address });
+    const again = await call("POST", "/v1/me/erasure", c, {});
+    expect(again.body.code).toBe("SUBJECT_ERASED");
+    // re-ingesting an erased subject is refused: they re-onboard under a new DID
+    await expect(g.ingest(sampleRecords(c.address!))).rejects.toThrow(/410|SUBJECT_ERASED/);
+  });
+
+  it("shows customers their own access history with proofs that verify", async () => {
+    const c = await g.customer();
+    await g.ingest(sampleRecords(c.address!));
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "research", categories: ["transactions"] });
+    const h = await call("GET", "/v1/me/accesses", c);
+    expect(h.status).toBe(200);
+    expect(h.body.entries.map((e: Json) => e.entry.decision)).toEqual(["allow", "deny"]);
+    for (const e of h.body.entries) {
+      expect(e.entry.subject).toBe(c.address);
+      verifyInclusion(e.index, e.proof.treeSize, hashFromHex(e.leafHash), proofFromHex(e.proof.inclusion), hashFromHex(e.proof.root));
+    }
+  });
+
+  it("anchors the logs on the ledger, and consistency proofs link any two sizes", async () => {
+    const log = g.rt.deps.logs.access;
+    const size1 = log.size;
+    expect(size1).toBeGreaterThan(2);
+    const cp = await (g.rt.deps.anchorers.access as Anchorer).anchorNow();
+    const anchoredSize = cp?.treeSize ?? g.rt.deps.anchorers.access.lastAnchored()!.treeSize;
+    const onChain = await g.admin.checkpointRoot(logIdFor(CHAIN_ID, g.deployment.custodia, g.operator.address!, "access"), anchoredSize);
+    expect(onChain).toBe(log.root(anchoredSize));
+    const c = await g.customer();
+    await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    const size2 = log.size;
+    const cons = await call("GET", `/v1/audit/logs/access/proofs/consistency?from=${anchoredSize}&to=${size2}`, c);
+    expect(cons.status).toBe(200);
+    verifyConsistency(anchoredSize, size2, proofFromHex(cons.body.proof), hashFromHex(onChain!), hashFromHex(cons.body.rootTo));
+    const cps = await call("GET", "/v1/audit/logs/access/checkpoints", auditor);
+    expect(cps.body.checkpoints.length).toBeGreaterThan(0);
+  });
+});
