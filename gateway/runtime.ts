@@ -3,9 +3,6 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import { Level } from "level";
-import { Resolver } from "did-resolver";
-import KeyResolver from "key-did-resolver";
-import { getResolver as ethrResolver } from "ethr-did-resolver";
 import type { Provider, Wallet } from "ethers";
 import type { Address, Bytes32 } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
@@ -13,6 +10,7 @@ import { fromHex, hashCanonical, toHex0x } from "../core/hash.js";
 import type { LedgerPort } from "../core/ledger.js";
 import { buildGateway, type GatewayDeps, type LogName } from "./app.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
+import { didResolver } from "./auth/resolver.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { gatewayConfig, type GatewayConfig } from "./config.js";
 import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-view.js";
@@ -120,10 +118,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       await subjectIndex.setWatermark(name, logs[name].size);
     }
 
-    const resolver = new Resolver({
-      ...KeyResolver.getResolver(),
-      ...ethrResolver({ networks: [{ name: `0x${opts.chainId.toString(16)}`, chainId: opts.chainId, provider: opts.provider as never, registry: opts.didRegistry }] }),
-    });
+    const resolver = didResolver({ chainId: opts.chainId, provider: opts.provider, registry: opts.didRegistry });
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
     const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000));
 

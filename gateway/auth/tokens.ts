@@ -44,6 +44,7 @@ function fail(code: ErrorCode, message: string): never {
 
 /** did-jwt reports failures as "prefix: text" strings; map them once, here, to our codes. */
 function mapDidJwtError(e: unknown): CustodiaError {
+  if (e instanceof CustodiaError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   if (msg.startsWith("resolver_error") || msg.includes("unsupportedDidMethod") || msg.includes("notFound")) {
     return new CustodiaError("DID_UNRESOLVABLE", "the token's DID cannot be resolved", undefined, { cause: e });

@@ -16,8 +16,9 @@ export default class SummaryReporter implements Reporter {
         else if (s === "failed") failed++;
         else skipped++;
       }
-      // a file that failed to load has no tests but must still count as a failure
-      if (m.state() === "failed" && [...m.children.allTests()].length === 0) failed++;
+      // errors outside any test (a file that fails to load, a failing beforeAll) are failures
+      // too, whatever state vitest leaves the affected tests in
+      failed += m.errors().length;
     }
     failed += unhandledErrors.length;
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
