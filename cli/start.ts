@@ -28,6 +28,9 @@ Environment:
   CUSTODIA_GATEWAY_HOST, CUSTODIA_GATEWAY_PORT   where the gateway listens (127.0.0.1:8080)
   CUSTODIA_MASTER_KEY   vault master key, 32 bytes hex (default: generated into ./data/master.key)
   CUSTODIA_STRICT=1     ask the ledger on every decision instead of the event-fed index
+  CUSTODIA_MAX_SYNC_AGE_MS  reuse a ledger sync this young for decisions (default 0: every
+                        decision sees every block mined before its request; keep it below the
+                        chain's block interval to keep revocations enforced within one block)
   CUSTODIA_STALE_AFTER_MS, CUSTODIA_ANCHOR_EVERY_ENTRIES, CUSTODIA_ANCHOR_EVERY_MS,
   CUSTODIA_RATE_LIMIT_MAX   gateway tuning (see README)
 `;

@@ -45,13 +45,15 @@ export interface EvmLedgerOptions {
 /**
  * A JSON-RPC provider set up the way a long-running service needs it: a fixed network (no
  * detection retries when the node is down), no response cache (fresh reads for fail-closed
- * decisions), and a per-request timeout so an unresponsive node surfaces as LEDGER_UNAVAILABLE.
+ * decisions), no batching delay, and a per-request timeout so an unresponsive node surfaces as LEDGER_UNAVAILABLE.
  */
 export function jsonRpcProvider(url: string, chainId: number, timeoutMs = 5_000): JsonRpcProvider {
   const req = new FetchRequest(url);
   req.timeout = timeoutMs;
   const network = Network.from(chainId);
-  return new JsonRpcProvider(req, network, { staticNetwork: network, cacheTimeout: -1, pollingInterval: 250 });
+  // batchStallTime 0: ethers would otherwise hold every request 10 ms to batch it, which a
+  // gateway pays on each ledger sync in its decision path.
+  return new JsonRpcProvider(req, network, { staticNetwork: network, cacheTimeout: -1, pollingInterval: 250, batchStallTime: 0 });
 }
 
 /** The EVM adapter of the ledger port (ethers 6). */

@@ -67,6 +67,18 @@ function receiptOf(log: LogName, r: AppendReceipt) {
   return { log, logId: r.logId, index: r.index, leafHash: r.leafHash, treeSize: r.treeSize };
 }
 
+/** EIP-55 checksumming hashes with keccak in JS; callers repeat the same addresses, so memoise. */
+const checksummed = new Map<string, Address>();
+function toAddress(value: string): Address {
+  let a = checksummed.get(value);
+  if (!a) {
+    a = getAddress(value) as Address;
+    if (checksummed.size >= 100_000) checksummed.clear();
+    checksummed.set(value, a);
+  }
+  return a;
+}
+
 function requireAccount(account: Address | null): Address {
   if (!account) throw new CustodiaError("FORBIDDEN", "this DID controls no ledger account (use a secp256k1 did:key or did:ethr)");
   return account;
@@ -258,7 +270,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const partner = requireAccount(req.principal!.account);
     const q = req.body as { subjects: string[]; purpose: string; categories: string[] };
     if (q.subjects.length > config.maxSubjectsPerRequest) throw new CustodiaError("BAD_REQUEST", `at most ${config.maxSubjectsPerRequest} subjects per request`);
-    const subjects = [...new Set(q.subjects.map((s) => getAddress(s) as Address))];
+    const subjects = [...new Set(q.subjects.map(toAddress))];
     const purpose = purposeId(q.purpose);
     const categories = categoryMask(q.categories);
     const { block, decisions } = await decideMany(partner, subjects, purpose, categories);
@@ -271,7 +283,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   app.get("/v1/data/:subject", { config: session(["PARTNER"]), schema: { tags: ["partner"], params: SubjectParamT, querystring: SingleDataQueryT, response: { 200: DataResultT, ...errors } } }, async (req, reply) => {
     const partner = requireAccount(req.principal!.account);
-    const subject = getAddress((req.params as { subject: string }).subject) as Address;
+    const subject = toAddress((req.params as { subject: string }).subject);
     const q = req.query as { purpose: string; categories: string };
     const purpose = purposeId(q.purpose);
     const categories = categoryMask(q.categories.split(",").filter(Boolean));

@@ -47,7 +47,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   anchorEveryEntries: 1_000,
   anchorEveryMs: 10_000,
   logMaxBatch: 1_000,
-  logMaxDelayMs: 2,
+  logMaxDelayMs: 0,
   maxSubjectsPerRequest: 1_000,
 };
 
@@ -75,6 +75,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Part
   if (env["CUSTODIA_GATEWAY_HOST"]) out.host = env["CUSTODIA_GATEWAY_HOST"];
   num("CUSTODIA_GATEWAY_PORT", "port");
   num("CUSTODIA_STALE_AFTER_MS", "staleAfterMs");
+  num("CUSTODIA_MAX_SYNC_AGE_MS", "maxSyncAgeMs");
   num("CUSTODIA_ANCHOR_EVERY_ENTRIES", "anchorEveryEntries");
   num("CUSTODIA_ANCHOR_EVERY_MS", "anchorEveryMs");
   num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");

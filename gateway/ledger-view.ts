@@ -171,7 +171,7 @@ export class LedgerView {
 
   /** Decides from the index as it stands (callers that already hold a fresh block). */
   decideAt(subject: Address, partner: Address, request: PermissionRequest): Omit<Decision, "block"> {
-    const key = consentKey(subject, partner, request.purpose);
+    const key = this.consentKeyOf(subject, partner, request.purpose);
     const check = evaluatePermission(
       {
         member: this.members.get(partner) ?? null,
@@ -181,6 +181,19 @@ export class LedgerView {
       request,
     );
     return { ...check, consentKey: key };
+  }
+
+  /** keccak256 is costly in JS and the hot path asks for the same keys again and again. */
+  private readonly keyMemo = new Map<string, Bytes32>();
+  private consentKeyOf(subject: Address, partner: Address, purpose: number): Bytes32 {
+    const memoKey = `${subject}${partner}${purpose}`;
+    let key = this.keyMemo.get(memoKey);
+    if (!key) {
+      key = consentKey(subject, partner, purpose);
+      if (this.keyMemo.size >= 100_000) this.keyMemo.clear();
+      this.keyMemo.set(memoKey, key);
+    }
+    return key;
   }
 
   member(account: Address): Member | null {

@@ -19,6 +19,7 @@ import { DurableLog } from "./log/durable-log.js";
 import { LevelSubjectIndex } from "./subject-index.js";
 import { Vault, vaultCodec } from "./vault/index.js";
 import type { VaultCodec, VaultPort } from "./ports.js";
+import { CachedVault } from "./vault-cache.js";
 
 export interface GatewayRuntimeOptions {
   /** Gateway state lives in <dataDir>/gateway (LevelDB) next to the ledger's files. */
@@ -128,7 +129,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       chain: { chainId: opts.chainId, contract: opts.contract },
       ledger: opts.ledger,
       view,
-      vault: vault as unknown as VaultPort,
+      vault: new CachedVault(vault as unknown as VaultPort),
       vaultCodec: vaultCodec() as unknown as VaultCodec,
       logs,
       anchorers,

@@ -13,8 +13,22 @@ export class LevelSubjectIndex implements SubjectIndexPort {
     return `${subject.toLowerCase()}:${log}:${index.toString().padStart(12, "0")}`;
   }
 
-  async add(subject: Address, log: string, index: number): Promise<void> {
-    await this.db.put(LevelSubjectIndex.key(subject, log, index), 1);
+  private pending: { type: "put"; key: string; value: number }[] = [];
+  private flushing: Promise<void> | undefined;
+
+  /**
+   * Records an entry for a subject. Writes from concurrent requests are coalesced into one batch;
+   * the promise resolves once the batch holding this entry is written.
+   */
+  add(subject: Address, log: string, index: number): Promise<void> {
+    this.pending.push({ type: "put", key: LevelSubjectIndex.key(subject, log, index), value: 1 });
+    this.flushing ??= Promise.resolve().then(async () => {
+      const ops = this.pending;
+      this.pending = [];
+      this.flushing = undefined;
+      await this.db.batch(ops);
+    });
+    return this.flushing;
   }
 
   /** The newest `limit` entry indexes for a subject in one log, oldest first. */

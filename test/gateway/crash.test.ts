@@ -41,7 +41,7 @@ describe("gateway crash under load (SIGKILL, real processes)", () => {
   };
 
   async function startGateway(): Promise<string> {
-    const proc = spawn(process.execPath, ["--import", "tsx", FIXTURE], { env: { ...process.env, DATA_DIR: dataDir, RPC: net.rpcUrl }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, ["--import", "tsx", FIXTURE], { env: { ...process.env, DATA_DIR: dataDir, RPC: net.rpcUrl, ANCHOR_EVERY_MS: "250", ANCHOR_EVERY_ENTRIES: "200" }, stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     let err = "";
     proc.stderr!.on("data", (c: Buffer) => (err += c.toString()));

@@ -1,0 +1,129 @@
+/**
+ * bench:gateway — partners requesting data from a gateway with durable logging, the ledger check
+ * and the vault all on, against a bare Fastify route, on loopback, in the same run. The gateway and
+ * the peer each run in their own process; autocannon drives them from this one.
+ *
+ * Last line: {"rps":..,"p99ms":..,"bareRps":..,"ratio":..,...}
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { ES256KSigner, createJWT } from "did-jwt";
+import { Wallet, getBytes } from "ethers";
+import { categoryMask, purposeId, type Address } from "../../core/domain.js";
+import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
+import { sha256, toHex0x } from "../../core/hash.js";
+import { startNetwork } from "../../contracts/network.js";
+import { didHash } from "../../gateway/auth/hook.js";
+import { gatewayDid } from "../../gateway/runtime.js";
+
+const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
+const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
+const SUBJECTS = Number(process.env["BENCH_SUBJECTS"] ?? 200);
+const log = (s: string): void => void process.stderr.write(`bench:gateway: ${s}\n`);
+
+function start(script: string, env: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess }> {
+  // BENCH_CPU_PROF=<dir> writes a CPU profile of each measured process there (on exit)
+  const prof = process.env["BENCH_CPU_PROF"] ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_CPU_PROF"]}`] : [];
+  const proc = spawn(process.execPath, [...prof, "--import", "tsx", fileURLToPath(new URL(script, import.meta.url))], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /READY (\S+)/.exec(out);
+      if (m) resolve({ url: m[1]!, proc });
+    });
+    proc.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+function stop(proc: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (proc.exitCode !== null) return r();
+    proc.once("exit", () => r());
+    proc.kill("SIGTERM");
+    setTimeout(() => proc.kill("SIGKILL"), 10_000).unref();
+  });
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+    autocannon.track(inst, { renderProgressBar: process.stderr.isTTY, renderResultsTable: false, renderLatencyTable: false, outputStream: process.stderr });
+  });
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), "custodia-bench-gw-"));
+const net = await startNetwork({ dataDir, ledgerPort: 0, log });
+try {
+  const partner = Wallet.createRandom();
+  const partnerDid = `did:ethr:0x7a69:${partner.address}`;
+  const org = toHex0x(sha256(new TextEncoder().encode("bench")));
+  await net.admin.registerMember({ account: partner.address as Address, didHash: didHash(partnerDid), role: "PARTNER", orgHash: org });
+  const now = await net.admin.blockTime();
+  await net.admin.registerAgreement({ partner: partner.address as Address, purposes: 1 << purposeId("profiling"), categories: categoryMask(["transactions"]), validFrom: now - 60, validUntil: now + 86400, termsHash: org });
+  const domain = await net.admin.eip712Domain();
+  const subjects = Array.from({ length: SUBJECTS }, () => Wallet.createRandom());
+  log(`granting ${SUBJECTS} consents on the ledger`);
+  for (const s of subjects) {
+    const m: ConsentGrantMessage = { subject: s.address as Address, partner: partner.address as Address, purpose: purposeId("profiling"), categories: categoryMask(["transactions"]), expiresAt: 0, receiptHash: org, nonce: 0, deadline: now + 3600 };
+    await net.gateway.grantConsent(m, await signTyped(s, domain, "ConsentGrant", m));
+  }
+
+  const gw = await start("../gateway/fixtures/gateway-process.ts", { DATA_DIR: dataDir, RPC: net.rpcUrl });
+  const aud = gatewayDid(net.deployment.chainId, net.gatewayWallet.address);
+  const jwt = async (w: { privateKey: string }, iss: string, recoverable: boolean): Promise<string> => {
+    const t = Math.floor(Date.now() / 1000);
+    return createJWT({ aud, iat: t, exp: t + 280, jti: randomUUID() }, { issuer: iss, signer: ES256KSigner(getBytes(w.privateKey), recoverable) }, { alg: recoverable ? "ES256K-R" : "ES256K" });
+  };
+  const records = subjects.flatMap((s) => [0, 1, 2].map((i) => ({ kind: "transaction", subject: s.address, id: `t${i}`, at: 1_700_000_000 + i, amount: 10 + i, currency: "EUR", category: "grocery", channel: "online" })));
+  const ingest = await fetch(`${gw.url}/v1/vault/records`, { method: "POST", headers: { authorization: `Bearer ${await jwt(net.gatewayWallet, aud, false)}`, "content-type": "application/json" }, body: JSON.stringify(records) });
+  if (!ingest.ok) throw new Error(`ingest failed: ${ingest.status} ${await ingest.text()}`);
+
+  const token = await jwt(partner, partnerDid, true);
+  const paths = subjects.map((s) => `/v1/data/${s.address}?purpose=profiling&categories=transactions`);
+  let i = 0;
+  const requests = [{ method: "GET" as const, setupRequest: (req: { path: string }) => ({ ...req, path: paths[i++ % paths.length]! }) }];
+  const headers = { authorization: `Bearer ${token}` };
+  log("warming up the gateway");
+  await run({ url: gw.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
+  const before = (await (await fetch(`${gw.url}/health`)).json()) as { logs: { access: { size: number } } };
+  log(`measuring the gateway: ${CONNECTIONS} connections, ${DURATION} s`);
+  const g = await run({ url: gw.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never });
+  const after = (await (await fetch(`${gw.url}/health`)).json()) as { logs: { access: { size: number } } };
+  await stop(gw.proc);
+
+  const bare = await start("./fixtures/bare-fastify.ts", {});
+  log("warming up the bare Fastify peer");
+  await run({ url: `${bare.url}${paths[0]}`, connections: CONNECTIONS, duration: 2 });
+  log(`measuring the bare Fastify peer: ${CONNECTIONS} connections, ${DURATION} s`);
+  const b = await run({ url: `${bare.url}${paths[0]}`, connections: CONNECTIONS, duration: DURATION });
+  await stop(bare.proc);
+
+  const logged = after.logs.access.size - before.logs.access.size;
+  const ok2xx = g.requests.total - g.non2xx;
+  const result = {
+    rps: Math.round(g.requests.average),
+    p99ms: g.latency.p99,
+    p50ms: g.latency.p50,
+    bareRps: Math.round(b.requests.average),
+    bareP99ms: b.latency.p99,
+    ratio: Number((g.requests.average / b.requests.average).toFixed(3)),
+    connections: CONNECTIONS,
+    seconds: DURATION,
+    non2xx: g.non2xx,
+    errors: g.errors,
+    logged,
+    acknowledged: ok2xx,
+  };
+  process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx)\n`);
+  process.stdout.write(`fastify  ${result.bareRps} req/s  p99 ${result.bareP99ms} ms\nratio    ${result.ratio}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  await net.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
