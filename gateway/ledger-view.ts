@@ -200,8 +200,11 @@ export class LedgerView {
     return this.members.get(account) ?? null;
   }
 
+  /** A subject's consents, by partner then purpose (a stable order, whatever the history). */
   consentsOf(subject: Address): ConsentState[] {
-    return [...(this.consentsBySubject.get(subject) ?? [])].map((k) => this.consents.get(k)!);
+    return [...(this.consentsBySubject.get(subject) ?? [])]
+      .map((k) => this.consents.get(k)!)
+      .sort((a, b) => (a.partner < b.partner ? -1 : a.partner > b.partner ? 1 : a.purpose - b.purpose));
   }
 
   agreementsOf(partner: Address): Agreement[] {
