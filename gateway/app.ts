@@ -8,7 +8,10 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { getAddress, type Wallet } from "ethers";
-import { categoryMask, purposeId, type AccessEvent, type Address, type ConsentRecord } from "../core/domain.js";
+import { CATEGORIES, categoryMask, purposeId, type AccessEvent, type Address, type ConsentRecord } from "../core/domain.js";
+import { runIdOf, segmentRun, toDecisionRecord } from "../analytics/model.js";
+import type { Profile, Transaction } from "../analytics/features.js";
+import type { ExplanationStore } from "./explanations.js";
 import type { ConsentGrantMessage, ConsentRevokeMessage, DataCommitmentMessage } from "../core/eip712.js";
 import { CustodiaError } from "../core/errors.js";
 import type { LedgerPort } from "../core/ledger.js";
@@ -31,6 +34,7 @@ import {
   RangeQueryT,
   SignedDataRequestT,
   SingleDataQueryT,
+  SegmentationRequestT,
   SubjectParamT,
   type ConsentSubmission,
 } from "./schemas.js";
@@ -49,6 +53,7 @@ export interface GatewayDeps {
   logs: Record<LogName, LogPort>;
   anchorers: Record<LogName, AnchorerPort>;
   subjectIndex: SubjectIndexPort;
+  explanations: ExplanationStore;
   tokens: TokenVerifier;
   jti: JtiStore;
   /** Milliseconds since the epoch. */
@@ -259,6 +264,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       ledgerTx = await deps.ledger.recordErasure(message, body.signature);
     }
     const erased = status === "active" ? await deps.vault.erase(account) : { commitment: null, erasedAt: nowSec() };
+    await deps.explanations.eraseSubject(account);
     const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() });
     await deps.subjectIndex.add(account, "access", receipt.index);
     return { erased: true, ledger: ledgerTx, receipt: receiptOf("access", receipt) };
@@ -306,6 +312,89 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const records = typeof req.body === "string" ? (kind ? deps.vaultCodec.parseCsv(req.body, kind) : (() => { throw new CustodiaError("BAD_REQUEST", "CSV uploads need ?kind=transactions or ?kind=profiles"); })()) : deps.vaultCodec.parseJson(req.body);
     const result = await deps.vault.ingest(records);
     return { records: records.length, subjects: result.subjects };
+  });
+
+  /* ------------------------------------------------------ segmentation */
+
+  /** Data categories a segmentation reads: transactions, and channel/tenure (behavioural). */
+  const SEGMENT_CATEGORIES = categoryMask(["transactions", "behavioural"]);
+
+  app.post("/v1/segmentations", { config: once(["PARTNER"]), schema: { tags: ["partner"], body: SegmentationRequestT, response: { ...open200, ...errors } } }, async (req) => {
+    const partner = requireAccount(req.principal!.account);
+    const body = req.body as { purpose: string; k?: number; seed?: number };
+    const purpose = purposeId(body.purpose);
+    const block = await deps.view.freshBlock();
+    const time = deps.view.decisionTime();
+    const allowed = (subject: Address, extra = 0): boolean => deps.view.decideAt(subject, partner, { purpose, categories: SEGMENT_CATEGORIES | extra, time }).allowed;
+    // Only subjects whose consent covers this partner, purpose and categories at this block;
+    // erased subjects are not in the vault's active set at all.
+    const transactions: Transaction[] = [];
+    const profiles: Profile[] = [];
+    let excluded = 0;
+    for await (const subject of deps.vault.subjects()) {
+      if (!allowed(subject)) {
+        excluded++;
+        continue;
+      }
+      const data = (await deps.vault.read(subject)) as { profile: Record<string, unknown> | null; transactions: { at: number; amount: number; category: string; channel: string }[] };
+      if (data.transactions.length === 0) {
+        excluded++;
+        continue;
+      }
+      const p = data.profile ?? {};
+      // protected attributes feed the fairness report only where the consent covers them
+      const demographic = allowed(subject, CATEGORIES.demographic);
+      const location = allowed(subject, CATEGORIES.location);
+      profiles.push({
+        subject,
+        joinedAt: typeof p["joinedAt"] === "number" ? p["joinedAt"] : Math.min(...data.transactions.map((t) => t.at)),
+        ...(demographic && typeof p["ageBand"] === "string" ? { ageBand: p["ageBand"] } : {}),
+        ...(demographic && typeof p["gender"] === "string" ? { gender: p["gender"] } : {}),
+        ...(location && typeof p["region"] === "string" ? { region: p["region"] } : {}),
+      });
+      for (const t of data.transactions) transactions.push({ subject, at: Math.min(t.at, time), amount: t.amount, category: t.category, channel: t.channel });
+    }
+    if (profiles.length < 3) throw new CustodiaError("BAD_REQUEST", `only ${profiles.length} subjects consent to this segmentation; at least 3 are needed`);
+    const run = segmentRun(transactions, profiles, {
+      asOf: time,
+      seed: body.seed ?? 1,
+      nInit: 4,
+      ...(body.k !== undefined ? { k: Math.min(body.k, profiles.length - 1) } : { kRange: [2, Math.min(8, profiles.length - 1)] as const }),
+    });
+    const runId = runIdOf(run.modelCard);
+    const at = new Date(deps.clock()).toISOString();
+    // every decision and the model card are durable before anything is answered
+    const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at))));
+    await deps.explanations.putMany(run.decisions.map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
+    await Promise.all(run.decisions.map((d, i) => deps.subjectIndex.add(d.subject as Address, "decisions", receipts[i]!.index)));
+    const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, block, at, included: profiles.length, excluded, card: run.modelCard });
+    return {
+      runId,
+      modelHash: run.modelHash,
+      dataCommitment: run.modelCard.dataCommitment,
+      block,
+      included: profiles.length,
+      excluded,
+      segments: run.modelCard.segments,
+      metrics: run.modelCard.metrics,
+      fairness: run.modelCard.fairness,
+      modelCardReceipt: receiptOf("decisions", card),
+      decisions: run.decisions.map((d, i) => ({ subject: d.subject, segment: d.segment, receipt: receiptOf("decisions", receipts[i]!) })),
+    };
+  });
+
+  app.get("/v1/me/decisions", { config: session(ANYONE), schema: { tags: ["customer"], response: { ...open200, ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    const log = deps.logs.decisions;
+    const size = log.size;
+    const decisions = [];
+    for (const index of (await deps.subjectIndex.list(account, "decisions", 200)).filter((i) => i < size)) {
+      const [e] = await log.getEntries(index, index + 1);
+      if (!e) continue;
+      const record = e.entry as { runId: string };
+      decisions.push({ ...e, explanation: (await deps.explanations.get(account, record.runId)) ?? null, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
+    }
+    return { treeSize: size, root: log.root(size), anchored: deps.anchorers.decisions.lastAnchored(), decisions };
   });
 
   /* ------------------------------------------------------------- audit */

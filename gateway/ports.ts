@@ -37,6 +37,8 @@ export interface VaultPort {
   read(subject: Address): Promise<unknown>;
   erase(subject: Address): Promise<{ commitment: Bytes32 | null; erasedAt: number }>;
   status(subject: Address): Promise<"active" | "erased" | "unknown">;
+  /** Active subjects, ascending. */
+  subjects(): AsyncIterable<Address>;
 }
 
 /** Parsing and projection of vault records, injected with the vault. */

@@ -20,6 +20,7 @@ import { LevelSubjectIndex } from "./subject-index.js";
 import { Vault, vaultCodec } from "./vault/index.js";
 import type { VaultCodec, VaultPort } from "./ports.js";
 import { CachedVault } from "./vault-cache.js";
+import { ExplanationStore } from "./explanations.js";
 
 export interface GatewayRuntimeOptions {
   /** Gateway state lives in <dataDir>/gateway (LevelDB) next to the ledger's files. */
@@ -111,6 +112,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
 
     // The per-subject index is derived from the logs: replay what a crash may have left unindexed.
     const subjectIndex = new LevelSubjectIndex(sub("subjects"));
+    const explanations = new ExplanationStore(sub("explanations"));
     for (const name of ["access", "decisions"] as const) {
       const from = Math.min(await subjectIndex.watermark(name), logs[name].size);
       for (let start = from; start < logs[name].size; start += 1000) {
@@ -134,6 +136,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       logs,
       anchorers,
       subjectIndex,
+      explanations,
       tokens,
       jti,
       clock,

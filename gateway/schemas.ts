@@ -96,3 +96,8 @@ export const ConsistencyQueryT = Type.Object({ from: Type.Integer({ minimum: 1 }
 export const LogParamT = Type.Object({ log: Type.Union([Type.Literal("access"), Type.Literal("decisions")]) });
 export const SubjectParamT = Type.Object({ subject: AddressT });
 export const SingleDataQueryT = Type.Object({ purpose: PurposeT, categories: Type.String({ pattern: "^[a-z,]{1,200}$", description: "comma-separated categories" }) });
+
+export const SegmentationRequestT = Type.Object(
+  { purpose: PurposeT, k: Type.Optional(Type.Integer({ minimum: 2, maximum: 12 })), seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })) },
+  { additionalProperties: false },
+);

@@ -33,6 +33,10 @@ export class CachedVault implements VaultPort {
     }
   }
 
+  subjects(): AsyncIterable<Address> {
+    return this.inner.subjects();
+  }
+
   async status(subject: Address): Promise<"active" | "erased" | "unknown"> {
     const hit = this.entries.get(subject.toLowerCase());
     if (hit) return hit.status;
