@@ -5,8 +5,7 @@
 import { isCustodiaError } from "../core/errors.js";
 import { networkConfigFromEnv, startNetwork } from "../contracts/network.js";
 import { gatewayConfigFromEnv } from "../gateway/config.js";
-import { createGatewayRuntime } from "../gateway/runtime.js";
-import type { Address } from "../core/domain.js";
+import { createGatewayRuntime, networkRuntimeOptions } from "../gateway/runtime.js";
 
 const HELP = `Usage: npm start [-- --help]
 
@@ -46,13 +45,7 @@ async function main(): Promise<void> {
   const network = await startNetwork({ ...cfg, log });
   const gateway = await createGatewayRuntime({
     dataDir: cfg.dataDir,
-    ledger: network.gateway,
-    provider: network.provider,
-    wallet: network.gatewayWallet,
-    chainId: network.deployment.chainId,
-    contract: network.deployment.custodia,
-    didRegistry: network.deployment.didRegistry as Address,
-    deployBlock: network.deployment.deployBlock,
+    ...networkRuntimeOptions(network),
     config: gatewayCfg,
     logger: { level: process.env["CUSTODIA_LOG_LEVEL"] ?? "warn" },
     onError: (e) => log(`background: ${(e as Error).message}`),

@@ -27,6 +27,7 @@ import type {
 } from "../core/ledger.js";
 import { loadArtifact } from "./artifacts.js";
 import { mapLedgerError } from "./ledger-errors.js";
+import { pollWatch } from "../core/poll-watch.js";
 
 const ZERO32 = `0x${"0".repeat(64)}`;
 
@@ -256,40 +257,7 @@ export class EvmLedger implements LedgerPort {
   }
 
   watch(fromBlock: number, onEvents: (events: LedgerEvent[], throughBlock: number) => void | Promise<void>, options: WatchOptions = {}): Watcher {
-    const pollMs = options.pollMs ?? this.pollMs;
-    let next = fromBlock;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const tick = async (): Promise<void> => {
-      try {
-        const head = await this.blockNumber();
-        if (head >= next) {
-          const events = await this.events(next, head);
-          if (stopped) return;
-          await onEvents(events, head);
-          next = head + 1;
-        } else {
-          await onEvents([], head);
-        }
-      } catch (e) {
-        options.onError?.(e);
-      }
-    };
-    const loop = (): void => {
-      if (stopped) return;
-      running = tick().finally(() => {
-        if (!stopped) timer = setTimeout(loop, pollMs);
-      });
-    };
-    loop();
-    return {
-      stop: async () => {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-        await running;
-      },
-    };
+    return pollWatch<LedgerEvent>(this, fromBlock, onEvents, options, this.pollMs);
   }
 
   async close(): Promise<void> {

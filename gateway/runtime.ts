@@ -8,6 +8,7 @@ import type { Address, Bytes32 } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
 import { fromHex, hashCanonical, toHex0x } from "../core/hash.js";
 import type { LedgerPort } from "../core/ledger.js";
+import type { Network } from "../contracts/network.js";
 import { buildGateway, type GatewayDeps, type LogName } from "./app.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
 import { didResolver } from "./auth/resolver.js";
@@ -49,6 +50,19 @@ export interface GatewayRuntime {
   /** Listens on config host/port; resolves the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** The ledger half of the runtime options, taken from a started EVM network. */
+export function networkRuntimeOptions(net: Network): Pick<GatewayRuntimeOptions, "ledger" | "provider" | "wallet" | "chainId" | "contract" | "didRegistry" | "deployBlock"> {
+  return {
+    ledger: net.gateway,
+    provider: net.provider,
+    wallet: net.gatewayWallet,
+    chainId: net.deployment.chainId,
+    contract: net.deployment.custodia,
+    didRegistry: net.deployment.didRegistry,
+    deployBlock: net.deployment.deployBlock,
+  };
 }
 
 /** The gateway's DID: did:ethr on the consortium chain, naming its ledger account. */

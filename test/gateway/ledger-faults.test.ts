@@ -12,7 +12,7 @@ import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork, type Network } from "../../contracts/network.js";
 import { startEmbeddedNode } from "../../contracts/embedded-node.js";
 import { didHash } from "../../gateway/auth/hook.js";
-import { createGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.js";
+import { createGatewayRuntime, networkRuntimeOptions, type GatewayRuntime } from "../../gateway/runtime.js";
 
 /**
  * Fail closed: the gateway on a real anvil node that is stopped underneath it. Decisions answer
@@ -49,13 +49,7 @@ describe("gateway with the ledger node down", () => {
     await net.gateway.grantConsent(message, await signTyped(subject, domain, "ConsentGrant", message));
     rt = await createGatewayRuntime({
       dataDir,
-      ledger: net.gateway,
-      provider: net.provider,
-      wallet: net.gatewayWallet,
-      chainId: net.deployment.chainId,
-      contract: net.deployment.custodia,
-      didRegistry: net.deployment.didRegistry,
-      deployBlock: net.deployment.deployBlock,
+      ...networkRuntimeOptions(net),
       config: { port: 0, staleAfterMs: 1_000, ledgerPollMs: 100, anchorEveryMs: 300 },
     });
     await rt.app.inject({ method: "POST", url: "/v1/vault/records", headers: { authorization: `Bearer ${await (async () => { const now2 = Math.floor(Date.now() / 1000); return createJWT({ aud: rt.did, iat: now2, exp: now2 + 60, jti: randomUUID() }, { issuer: rt.did, signer: ES256KSigner(getBytes(net.gatewayWallet.privateKey)) }, { alg: "ES256K" }); })()}` }, payload: [{ kind: "transaction", subject: subject.address, id: "t1", at: 1_700_000_000, amount: 12, currency: "EUR", category: "grocery", channel: "store" }] });

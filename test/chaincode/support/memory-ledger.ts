@@ -6,6 +6,7 @@
  */
 import { CustodiaError } from "../../../core/errors.js";
 import type { WatchOptions, Watcher } from "../../../core/ledger.js";
+import { pollWatch } from "../../../core/poll-watch.js";
 import { ChaincodeLedger, ruleErrorFrom, type ChaincodeTransport, type RawChaincodeEvent, type SubmitResult } from "../../../chaincode/adapter/chaincode-ledger.js";
 import type { EvaluateTransaction, SubmitTransaction } from "../../../chaincode/src/protocol.js";
 import { EndorsementFailure, MemoryPeer, TX_VALID } from "./memory-peer.js";
@@ -69,42 +70,9 @@ export class MemoryTransport implements ChaincodeTransport {
     return out;
   }
 
-  /** Polls the stand-in like the EVM adapter polls a node (the stand-in has no event stream). */
+  /** Polls the stand-in as the EVM adapter polls a node (the stand-in has no event stream). */
   watch(fromBlock: number, onEvents: (events: RawChaincodeEvent[], throughBlock: number) => void | Promise<void>, options: WatchOptions): Watcher {
-    const pollMs = options.pollMs ?? 50;
-    let next = fromBlock;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const tick = async (): Promise<void> => {
-      try {
-        const head = await this.blockNumber();
-        if (head >= next) {
-          const events = await this.events(next, head);
-          if (stopped) return;
-          await onEvents(events, head);
-          next = head + 1;
-        } else {
-          await onEvents([], head);
-        }
-      } catch (e) {
-        options.onError?.(e);
-      }
-    };
-    const loop = (): void => {
-      if (stopped) return;
-      running = tick().finally(() => {
-        if (!stopped) timer = setTimeout(loop, pollMs);
-      });
-    };
-    loop();
-    return {
-      stop: async () => {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-        await running;
-      },
-    };
+    return pollWatch(this, fromBlock, onEvents, options, 50);
   }
 
   async close(): Promise<void> {}
