@@ -104,7 +104,10 @@ export class EvmLedger implements LedgerPort {
     }
     const b = await this.guard(() => this.provider.getBlock(block ?? "latest"));
     if (!b) throw new CustodiaError("INVALID_ARGUMENT", `block ${block} does not exist`);
-    if (block !== undefined) this.blockTimes.set(block, b.timestamp);
+    if (block !== undefined) {
+      if (this.blockTimes.size >= 10_000) this.blockTimes.clear();
+      this.blockTimes.set(block, b.timestamp);
+    }
     return b.timestamp;
   }
 

@@ -77,7 +77,11 @@ const checksummed = new Map<string, Address>();
 function toAddress(value: string): Address {
   let a = checksummed.get(value);
   if (!a) {
-    a = getAddress(value) as Address;
+    try {
+      a = getAddress(value) as Address;
+    } catch {
+      throw new CustodiaError("INVALID_ADDRESS", "not a valid address (mixed-case addresses must carry a valid EIP-55 checksum)");
+    }
     if (checksummed.size >= 100_000) checksummed.clear();
     checksummed.set(value, a);
   }
@@ -142,7 +146,18 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
         allowed = false;
         reason = "SUBJECT_ERASED" as never;
       } else if (status === "active") {
-        data = deps.vaultCodec.project(await deps.vault.read(args.subject), args.categories);
+        try {
+          data = deps.vaultCodec.project(await deps.vault.read(args.subject), args.categories);
+        } catch (e) {
+          // an erasure (or a purge) between status and read: record the refusal, release nothing
+          if (!(e instanceof CustodiaError) || (e.code !== "SUBJECT_ERASED" && e.code !== "NOT_FOUND")) throw e;
+          if (e.code === "SUBJECT_ERASED") {
+            allowed = false;
+            reason = "SUBJECT_ERASED" as never;
+          } else {
+            data = null;
+          }
+        }
       } else {
         data = null;
       }
@@ -206,20 +221,20 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   app.post("/v1/consents", { config: once(ANYONE), schema: { tags: ["customer"], body: ConsentSubmissionT, response: { 200: Type.Object({ action: Type.String(), txId: Type.String(), blockNumber: Type.Integer(), receipt: Type.String() }), ...errors } } }, async (req) => {
     const account = requireAccount(req.principal!.account);
     const body = req.body as ConsentSubmission;
-    const subject = getAddress(body.message.subject) as Address;
+    const subject = toAddress(body.message.subject);
     if (subject !== account && req.principal!.role !== "GATEWAY") {
       throw new CustodiaError("FORBIDDEN", "a customer submits consents for its own account only");
     }
     let tx;
     let record: ConsentRecord | null = null;
     if (body.action === "grant") {
-      const message: ConsentGrantMessage = { ...body.message, subject, partner: getAddress(body.message.partner) as Address, receiptHash: body.message.receiptHash.toLowerCase() as `0x${string}` };
+      const message: ConsentGrantMessage = { ...body.message, subject, partner: toAddress(body.message.partner), receiptHash: body.message.receiptHash.toLowerCase() as `0x${string}` };
       record = body.record as ConsentRecord;
       checkConsentRecord(record, message);
       tx = await deps.ledger.grantConsent(message, body.signature);
       return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record, message, action: "grant", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };
     }
-    const message: ConsentRevokeMessage = { ...body.message, subject, partner: getAddress(body.message.partner) as Address };
+    const message: ConsentRevokeMessage = { ...body.message, subject, partner: toAddress(body.message.partner) };
     tx = await deps.ledger.revokeConsent(message, body.signature);
     return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record: null, message, action: "revoke", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };
   });
@@ -246,7 +261,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   app.post("/v1/me/commitments", { config: once(ANYONE), schema: { tags: ["customer"], body: SignedDataRequestT, response: { ...open200, ...errors } } }, async (req) => {
     const account = requireAccount(req.principal!.account);
     const body = req.body as { message: { subject: string; commitment: `0x${string}`; nonce: string; deadline: number }; signature: string };
-    const message: DataCommitmentMessage = { subject: getAddress(body.message.subject) as Address, commitment: body.message.commitment, nonce: BigInt(body.message.nonce), deadline: body.message.deadline };
+    const message: DataCommitmentMessage = { subject: toAddress(body.message.subject), commitment: body.message.commitment, nonce: BigInt(body.message.nonce), deadline: body.message.deadline };
     if (message.subject !== account && req.principal!.role !== "GATEWAY") throw new CustodiaError("FORBIDDEN", "a customer commits its own data only");
     return deps.ledger.commitData(message, body.signature);
   });
@@ -254,17 +269,18 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   app.post("/v1/me/erasure", { config: once(ANYONE), schema: { tags: ["customer"], body: ErasureBodyT, response: { ...open200, ...errors } } }, async (req) => {
     const account = requireAccount(req.principal!.account);
     const body = (req.body ?? {}) as { message?: { subject: string; commitment: `0x${string}`; nonce: string; deadline: number }; signature?: string };
-    const status = await deps.vault.status(account);
-    if (status === "erased") throw new CustodiaError("SUBJECT_ERASED", "this subject's data was already erased");
+    if ((await deps.vault.status(account)) === "erased") throw new CustodiaError("SUBJECT_ERASED", "this subject's data was already erased");
     let ledgerTx = null;
     if (body.message && body.signature) {
-      const message: DataCommitmentMessage = { subject: getAddress(body.message.subject) as Address, commitment: body.message.commitment, nonce: BigInt(body.message.nonce), deadline: body.message.deadline };
+      const message: DataCommitmentMessage = { subject: toAddress(body.message.subject), commitment: body.message.commitment, nonce: BigInt(body.message.nonce), deadline: body.message.deadline };
       if (message.subject !== account) throw new CustodiaError("FORBIDDEN", "a customer erases its own data only");
       // The ledger record first: if the signed request is refused, nothing is shredded.
       ledgerTx = await deps.ledger.recordErasure(message, body.signature);
     }
-    const erased = status === "active" ? await deps.vault.erase(account) : { commitment: null, erasedAt: nowSec() };
+    // Always through the vault, even for a subject it holds nothing of yet: the tombstone it
+    // leaves is what refuses a later ingest for this subject.
     await deps.explanations.eraseSubject(account);
+    const erased = await deps.vault.erase(account);
     const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() });
     await deps.subjectIndex.add(account, "access", receipt.index);
     return { erased: true, ledger: ledgerTx, receipt: receiptOf("access", receipt) };
@@ -323,31 +339,39 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const partner = requireAccount(req.principal!.account);
     const body = req.body as { purpose: string; k?: number; seed?: number };
     const purpose = purposeId(body.purpose);
+    const candidates: Address[] = [];
+    for await (const subject of deps.vault.subjects()) candidates.push(subject);
+    // All decisions at one block and one time, made together right after the sync: only subjects
+    // whose consent covers this partner, purpose and categories; erased subjects are not in the
+    // vault's active set at all.
     const block = await deps.view.freshBlock();
     const time = deps.view.decisionTime();
     const allowed = (subject: Address, extra = 0): boolean => deps.view.decideAt(subject, partner, { purpose, categories: SEGMENT_CATEGORIES | extra, time }).allowed;
-    // Only subjects whose consent covers this partner, purpose and categories at this block;
-    // erased subjects are not in the vault's active set at all.
+    const decided = candidates.map((subject) => ({ subject, ok: allowed(subject), demographic: allowed(subject, CATEGORIES.demographic), location: allowed(subject, CATEGORIES.location) }));
     const transactions: Transaction[] = [];
     const profiles: Profile[] = [];
     let excluded = 0;
-    for await (const subject of deps.vault.subjects()) {
-      if (!allowed(subject)) {
+    for (const { subject, ok, demographic, location } of decided) {
+      if (!ok) {
         excluded++;
         continue;
       }
-      const data = (await deps.vault.read(subject)) as { profile: Record<string, unknown> | null; transactions: { at: number; amount: number; category: string; channel: string }[] };
+      let data: { profile: Record<string, unknown> | null; transactions: { at: number; amount: number; category: string; channel: string }[] };
+      try {
+        data = (await deps.vault.read(subject)) as typeof data;
+      } catch (e) {
+        if (e instanceof CustodiaError && (e.code === "SUBJECT_ERASED" || e.code === "NOT_FOUND")) continue; // erased mid-run
+        throw e;
+      }
       if (data.transactions.length === 0) {
         excluded++;
         continue;
       }
       const p = data.profile ?? {};
       // protected attributes feed the fairness report only where the consent covers them
-      const demographic = allowed(subject, CATEGORIES.demographic);
-      const location = allowed(subject, CATEGORIES.location);
       profiles.push({
         subject,
-        joinedAt: typeof p["joinedAt"] === "number" ? p["joinedAt"] : Math.min(...data.transactions.map((t) => t.at)),
+        joinedAt: typeof p["joinedAt"] === "number" ? p["joinedAt"] : data.transactions.reduce((m, t) => Math.min(m, t.at), Number.POSITIVE_INFINITY),
         ...(demographic && typeof p["ageBand"] === "string" ? { ageBand: p["ageBand"] } : {}),
         ...(demographic && typeof p["gender"] === "string" ? { gender: p["gender"] } : {}),
         ...(location && typeof p["region"] === "string" ? { region: p["region"] } : {}),
@@ -365,7 +389,10 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const at = new Date(deps.clock()).toISOString();
     // every decision and the model card are durable before anything is answered
     const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at))));
-    await deps.explanations.putMany(run.decisions.map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
+    // a subject erased while the run was computing keeps its decision on the record, but its
+    // personal explanation is not written back
+    const stillActive = await Promise.all(run.decisions.map(async (d) => (await deps.vault.status(d.subject as Address)) === "active"));
+    await deps.explanations.putMany(run.decisions.filter((_, i) => stillActive[i]).map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
     await Promise.all(run.decisions.map((d, i) => deps.subjectIndex.add(d.subject as Address, "decisions", receipts[i]!.index)));
     const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, block, at, included: profiles.length, excluded, card: run.modelCard });
     return {

@@ -222,8 +222,12 @@ export class LedgerView {
       await this.apply(events, to);
       from = to + 1;
     }
-    if (head > this.synced) this.synced = head;
-    if (this.synced >= 0) this.syncedTime = await this.ledger.blockTime(this.synced);
+    if (head > this.synced) {
+      // an empty range: nothing to apply, but the head and its time still move, together
+      const t = await this.ledger.blockTime(head);
+      this.synced = head;
+      this.syncedTime = t;
+    }
     this.lastSyncAt = this.opts.clock();
     return this.synced;
   }
@@ -283,8 +287,12 @@ export class LedgerView {
     }
     for (const k of touched.consents) if (this.consents.has(k)) ops.push({ type: "put", key: `c:${k}`, value: this.consents.get(k) });
     ops.push({ type: "put", key: "meta:synced", value: throughBlock });
+    const throughTime = await this.ledger.blockTime(throughBlock);
     await this.db.batch(ops);
+    // the block and its time change in the same synchronous step: a decision never pairs a
+    // block's state with an older time
     this.synced = throughBlock;
+    this.syncedTime = throughTime;
   }
 
   private putConsent(key: string, c: ConsentState): void {

@@ -137,7 +137,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
 
     const resolver = didResolver({ chainId: opts.chainId, provider: opts.provider, registry: opts.didRegistry });
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
-    const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000));
+    const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000), config.clockSkewSec);
 
     const deps: GatewayDeps = {
       config,

@@ -9,6 +9,16 @@ import type { VaultPort } from "./ports.js";
  */
 export class CachedVault implements VaultPort {
   private readonly entries = new Map<string, { status: "active" | "erased" | "unknown"; data?: unknown }>();
+  /**
+   * Bumped by every write for a subject. A read that started before a write must not put what it
+   * read into the cache afterwards (an erasure racing a read would otherwise be undone).
+   */
+  private readonly generation = new Map<string, number>();
+
+  private bump(key: string): void {
+    this.generation.set(key, (this.generation.get(key) ?? 0) + 1);
+    this.entries.delete(key);
+  }
 
   constructor(
     private readonly inner: VaultPort,
@@ -16,20 +26,28 @@ export class CachedVault implements VaultPort {
   ) {}
 
   async ingest(records: never[]): Promise<{ subjects: { subject: Address; records: number; commitment: Bytes32 }[] }> {
+    const touched = new Set<string>();
+    for (const r of records as { subject?: string }[]) if (typeof r?.subject === "string") touched.add(r.subject.toLowerCase());
+    for (const k of touched) this.bump(k);
     try {
       return await this.inner.ingest(records);
     } finally {
       // evict everything the batch may have touched, whether it landed or not
-      for (const r of records as { subject?: string }[]) if (typeof r?.subject === "string") this.entries.delete(r.subject.toLowerCase());
+      for (const k of touched) this.bump(k);
     }
   }
 
   async erase(subject: Address): Promise<{ commitment: Bytes32 | null; erasedAt: number }> {
-    this.entries.delete(subject.toLowerCase());
+    const key = subject.toLowerCase();
+    this.bump(key);
     try {
-      return await this.inner.erase(subject);
-    } finally {
-      this.entries.delete(subject.toLowerCase());
+      const result = await this.inner.erase(subject);
+      this.bump(key);
+      this.entries.set(key, { status: "erased" });
+      return result;
+    } catch (e) {
+      this.bump(key);
+      throw e;
     }
   }
 
@@ -38,10 +56,12 @@ export class CachedVault implements VaultPort {
   }
 
   async status(subject: Address): Promise<"active" | "erased" | "unknown"> {
-    const hit = this.entries.get(subject.toLowerCase());
+    const key = subject.toLowerCase();
+    const hit = this.entries.get(key);
     if (hit) return hit.status;
+    const before = this.generation.get(key) ?? 0;
     const status = await this.inner.status(subject);
-    this.put(subject, { status });
+    if ((this.generation.get(key) ?? 0) === before) this.put(subject, { status });
     return status;
   }
 
@@ -49,8 +69,9 @@ export class CachedVault implements VaultPort {
     const key = subject.toLowerCase();
     const hit = this.entries.get(key);
     if (hit?.data !== undefined) return hit.data;
+    const before = this.generation.get(key) ?? 0;
     const data = await this.inner.read(subject);
-    this.put(subject, { status: "active", data });
+    if ((this.generation.get(key) ?? 0) === before) this.put(subject, { status: "active", data });
     return data;
   }
 

@@ -28,8 +28,12 @@ export function parseDid(did: string): DidInfo {
   const method = did.slice(4, did.indexOf(":", 4) === -1 ? undefined : did.indexOf(":", 4));
   if (method === "ethr") {
     const id = did.slice(did.lastIndexOf(":") + 1);
-    if (/^0x[0-9a-fA-F]{40}$/.test(id)) return { did, method, account: getAddress(id) as Address, keyType: "ethr" };
-    if (/^0x0[23][0-9a-fA-F]{64}$/.test(id)) return { did, method, account: computeAddress(id) as Address, keyType: "ethr" };
+    try {
+      if (/^0x[0-9a-fA-F]{40}$/.test(id)) return { did, method, account: getAddress(id) as Address, keyType: "ethr" };
+      if (/^0x0[23][0-9a-fA-F]{64}$/.test(id)) return { did, method, account: computeAddress(id) as Address, keyType: "ethr" };
+    } catch (e) {
+      throw new CustodiaError("INVALID_DID", "did:ethr carries a bad address checksum or an invalid public key", undefined, { cause: e });
+    }
     throw new CustodiaError("INVALID_DID", "did:ethr must end in an address or a compressed public key");
   }
   if (method === "key") {

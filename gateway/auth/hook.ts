@@ -66,6 +66,9 @@ export function authHook(deps: AuthDeps) {
       throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
     }
     let role: Principal["role"] = "CUSTOMER";
+    // A member role is read from the ledger view: never from a stale one (a deactivated admin or
+    // gateway must not keep its rights while the ledger is unreachable).
+    if (token.did.account && deps.view.member(token.did.account) && !deps.view.isFresh()) await deps.view.freshBlock();
     if (token.did.account) {
       const m = deps.view.member(token.did.account);
       if (m && m.active && m.didHash === toHex0x(sha256(new TextEncoder().encode(token.did.did)))) role = m.role;

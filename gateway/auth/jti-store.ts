@@ -12,6 +12,8 @@ export class LevelJtiStore implements JtiStore {
   constructor(
     private readonly db: JsonSublevel,
     private readonly nowSec: () => number = () => Math.floor(Date.now() / 1000),
+    /** Tokens are accepted up to this long past `exp`; an id is kept at least that long. */
+    private readonly clockSkewSec = 30,
   ) {}
 
   spend(issuer: string, jti: string, exp: number): Promise<boolean> {
@@ -31,6 +33,7 @@ export class LevelJtiStore implements JtiStore {
 
   /** Drops ids whose tokens have expired (plus a margin); returns how many. */
   async prune(marginSec = 120): Promise<number> {
+    marginSec = Math.max(marginSec, this.clockSkewSec + 1);
     const now = this.nowSec();
     const dead: string[] = [];
     for await (const [key, exp] of this.db.iterator()) if ((exp as number) + marginSec < now) dead.push(key);

@@ -155,6 +155,30 @@ describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
     await expect(g.ingest(sampleRecords(c.address!))).rejects.toThrow(/410|SUBJECT_ERASED/);
   });
 
+  it("keeps a subject erased before any ingest erased: later data for it is refused", async () => {
+    const c = await g.customer();
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    expect((await call("POST", "/v1/me/erasure", c, {})).status).toBe(200);
+    await expect(g.ingest(sampleRecords(c.address!))).rejects.toThrow(/SUBJECT_ERASED/);
+    const q = await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    expect(q.body.results[0]).toMatchObject({ decision: "deny", reason: "SUBJECT_ERASED" });
+  });
+
+  it("answers 400, not 500, for addresses and DIDs with a bad checksum", async () => {
+    const c = await g.customer();
+    const good = c.address!; // EIP-55 checksummed
+    const i = [...good].findIndex((ch, k) => k > 1 && /[a-fA-F]/.test(ch));
+    const flipped = good[i] === good[i]!.toUpperCase() ? good[i]!.toLowerCase() : good[i]!.toUpperCase();
+    const bad = good.slice(0, i) + flipped + good.slice(i + 1);
+    const r = await call("POST", "/v1/data/query", partner, { subjects: [bad], purpose: "profiling", categories: ["transactions"] });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe("INVALID_ADDRESS");
+    const forged = await c.token({ iss: `did:ethr:0x7a69:${bad}` });
+    const res = await g.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer ${forged}` } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe("INVALID_DID");
+  });
+
   it("shows customers their own access history with proofs that verify", async () => {
     const c = await g.customer();
     await g.ingest(sampleRecords(c.address!));
