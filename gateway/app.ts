@@ -124,7 +124,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view }));
+  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view, failureLimit: config.authFailureLimit, failureWindowMs: config.rateLimitWindowMs, clock: deps.clock }));
   await app.register(rateLimit, {
     hook: "preHandler",
     max: config.rateLimitMax,

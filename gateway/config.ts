@@ -11,6 +11,8 @@ export interface GatewayConfig {
   /** Requests per principal (DID, or IP when unauthenticated) per window. */
   rateLimitMax: number;
   rateLimitWindowMs: number;
+  /** Failed authentications per client IP per window before 429. */
+  authFailureLimit: number;
   /** Token rules. */
   maxTokenLifetimeSec: number;
   clockSkewSec: number;
@@ -38,6 +40,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   ingestBodyLimit: 32 * 1024 * 1024,
   rateLimitMax: 6_000,
   rateLimitWindowMs: 60_000,
+  authFailureLimit: 300,
   maxTokenLifetimeSec: 300,
   clockSkewSec: 30,
   staleAfterMs: 5_000,

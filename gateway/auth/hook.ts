@@ -41,6 +41,40 @@ export interface AuthDeps {
   tokens: TokenVerifier;
   jti: JtiStore;
   view: LedgerView;
+  /** Failed authentications tolerated per client IP per window before 429. */
+  failureLimit: number;
+  failureWindowMs: number;
+  clock: () => number;
+}
+
+/**
+ * Counts failed authentications per client IP in fixed windows. Junk tokens are the cheap way to
+ * make a gateway work (a did:ethr token costs a ledger lookup to refute), and the per-principal
+ * rate limit cannot see them: they never become a principal.
+ */
+class FailureLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly clock: () => number,
+  ) {}
+
+  blocked(ip: string): boolean {
+    const w = this.windows.get(ip);
+    return !!w && this.clock() - w.start < this.windowMs && w.count >= this.limit;
+  }
+
+  fail(ip: string): void {
+    const now = this.clock();
+    let w = this.windows.get(ip);
+    if (!w || now - w.start >= this.windowMs) {
+      if (this.windows.size >= 100_000) this.windows.clear();
+      w = { start: now, count: 0 };
+      this.windows.set(ip, w);
+    }
+    w.count++;
+  }
 }
 
 function bearer(request: FastifyRequest): string {
@@ -57,11 +91,20 @@ function bearer(request: FastifyRequest): string {
  * the account must be active and registered with the hash of this very DID.
  */
 export function authHook(deps: AuthDeps) {
+  const failures = new FailureLimiter(deps.failureLimit, deps.failureWindowMs, deps.clock);
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     request.principal = null;
     const auth = request.routeOptions.config?.auth;
     if (!auth) return;
-    const token = await deps.tokens.verify(bearer(request));
+    if (failures.blocked(request.ip)) throw new CustodiaError("RATE_LIMITED", "too many failed authentications from this address; wait a minute");
+    let token;
+    try {
+      token = await deps.tokens.verify(bearer(request));
+    } catch (e) {
+      // an unreachable ledger is not the caller's failure
+      if (!(e instanceof CustodiaError) || (e.code !== "LEDGER_UNAVAILABLE" && e.code !== "LEDGER_STALE")) failures.fail(request.ip);
+      throw e;
+    }
     if (auth.tokenUse === "once" && !(await deps.jti.spend(token.did.did, token.jti, token.exp))) {
       throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
     }

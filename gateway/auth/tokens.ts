@@ -99,7 +99,7 @@ export class TokenVerifier {
     }
     if (verifiedIssuer !== claims.iss) fail("TOKEN_INVALID", "token issuer mismatch");
     const verified: VerifiedToken = { did: parseDid(claims.iss), jti: claims.jti, iat: claims.iat, exp: claims.exp, hash };
-    this.remember(hash, verified, now);
+    this.remember(hash, verified);
     return verified;
   }
 
@@ -130,15 +130,12 @@ export class TokenVerifier {
     return { iss, jti, iat, exp };
   }
 
-  private remember(hash: string, token: VerifiedToken, now: number): void {
+  private remember(hash: string, token: VerifiedToken): void {
+    // Full: drop the oldest entry (Map keeps insertion order), O(1). Expired entries are dropped
+    // when they are next looked up, or age out of the front of the map.
     if (this.cache.size >= this.policy.cacheSize) {
-      // Drop expired entries first; if still full, drop the oldest (Map keeps insertion order).
-      for (const [k, v] of this.cache) if (now > v.exp + this.policy.clockSkewSec) this.cache.delete(k);
-      while (this.cache.size >= this.policy.cacheSize) {
-        const first = this.cache.keys().next();
-        if (first.done) break;
-        this.cache.delete(first.value);
-      }
+      const first = this.cache.keys().next();
+      if (!first.done) this.cache.delete(first.value);
     }
     this.cache.set(hash, token);
   }

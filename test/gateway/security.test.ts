@@ -237,6 +237,25 @@ describe("gateway security: tokens, roles, hostile input", () => {
       expect(await g.rt.deps.vault.status(c.address!)).toBe("active");
     });
 
+    it("rate-limits failed authentications per client address, before any token work", async () => {
+      const small = await startTestGateway({ config: { authFailureLimit: 5 } });
+      try {
+        const c = await small.customer();
+        for (let i = 0; i < 5; i++) {
+          const r = await small.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer junk.${i}.token` } });
+          expect(r.json().code).toBe("TOKEN_INVALID");
+        }
+        const blocked = await small.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer ${await c.token()}` } });
+        expect(blocked.statusCode).toBe(429);
+        expect(blocked.json().code).toBe("RATE_LIMITED");
+        // another address is unaffected
+        const elsewhere = await small.app.inject({ method: "GET", url: "/v1/me", remoteAddress: "10.9.8.7", headers: { authorization: `Bearer ${await c.token()}` } });
+        expect(elsewhere.statusCode).toBe(200);
+      } finally {
+        await small.close();
+      }
+    });
+
     it("rate-limits per principal", async () => {
       const small = await startTestGateway({ config: { rateLimitMax: 5, rateLimitWindowMs: 60_000 } });
       try {
