@@ -108,6 +108,7 @@ interface ICustodia {
     error ConsentNotActive(address subject, address partner, uint8 purpose);
 
     error SignatureExpired(uint64 deadline);
+    error ControllerNoRegistry();
     error SignatureInvalid(address subject, address recovered);
     error NonceInvalid(address subject, uint256 expected, uint256 given);
 
@@ -147,6 +148,7 @@ interface ICustodia {
     event ConsentRevoked(address indexed subject, address indexed partner, uint8 indexed purpose, uint32 nonce);
     event DataCommitted(address indexed subject, bytes32 indexed commitment);
     event DataErased(address indexed subject, bytes32 indexed commitment);
+    event ControllerSynced(address indexed subject, address owner);
     event CheckpointAnchored(bytes32 indexed logId, address indexed gateway, uint64 treeSize, bytes32 root, uint32 index);
 
     /* -------------------------------------------------------- membership */
@@ -180,6 +182,15 @@ interface ICustodia {
     function agreement(uint256 id) external view returns (Agreement memory);
 
     function agreementsOf(address partner) external view returns (uint256[] memory);
+
+    /* ------------------------------------------------------ key rotation */
+
+    /// @notice Copies the ERC-1056 owner of `subject` into this contract (permissionless), so the
+    /// rotated-to key signs for the subject and the old key no longer does. Emits {ControllerSynced}.
+    function syncController(address subject) external;
+
+    /// @notice The key whose signatures act for `subject`.
+    function controllerOf(address subject) external view returns (address);
 
     /* ----------------------------------------------------------- consent */
 

@@ -167,6 +167,20 @@ export class EvmLedger implements LedgerPort {
     return [...ids];
   }
 
+  /* -------------------------------------------------------- key rotation */
+
+  /**
+   * EVM only: copies the ERC-1056 owner of `subject` into the contract, so after a key rotation
+   * the new key signs for the subject and the old one is refused. Permissionless.
+   */
+  syncController(subject: Address): Promise<TxResult> {
+    return this.write("syncController", [subject]);
+  }
+
+  async controllerOf(subject: Address, at?: ReadAt): Promise<Address> {
+    return getAddress(await this.read<string>("controllerOf", [subject], at)) as Address;
+  }
+
   /* ------------------------------------------------------------- consent */
 
   grantConsent(g: ConsentGrantMessage, signature: string): Promise<TxResult> {

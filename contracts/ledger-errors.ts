@@ -20,6 +20,7 @@ export const CONTRACT_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
   ConsentNotActive: "CONSENT_NOT_ACTIVE",
   SignatureExpired: "SIGNATURE_EXPIRED",
   SignatureInvalid: "SIGNATURE_INVALID",
+  ControllerNoRegistry: "CONFIG_INVALID",
   NonceInvalid: "NONCE_INVALID",
   DataInvalidCommitment: "INVALID_ARGUMENT",
   DataCommitmentExists: "COMMITMENT_EXISTS",

@@ -59,6 +59,7 @@ abstract contract ConsentRegistry is SignatureAuth {
         uint64 expiresAt,
         bytes32 receiptHash
     ) external {
+        _requireSelfControlled(msg.sender);
         _grant(msg.sender, partner, purpose, categories, expiresAt, receiptHash, 0, false);
     }
 
@@ -78,6 +79,7 @@ abstract contract ConsentRegistry is SignatureAuth {
     /// @dev Reverts {ConsentNotActive} unless the caller's consent is granted and not revoked.
     /// Consumes the consent's nonce.
     function revokeConsentDirect(address partner, uint8 purpose) external {
+        _requireSelfControlled(msg.sender);
         _revoke(msg.sender, partner, purpose, 0, false);
     }
 

@@ -39,6 +39,7 @@ abstract contract DataRegistry is SignatureAuth {
     /// Does not touch the data nonce.
     function commitDataDirect(bytes32 commitment) external {
         if (commitment == bytes32(0)) revert DataInvalidCommitment();
+        _requireSelfControlled(msg.sender);
         _commit(msg.sender, commitment);
     }
 
@@ -56,6 +57,7 @@ abstract contract DataRegistry is SignatureAuth {
     /// {DataCommitmentErased}. Does not touch the data nonce.
     function recordErasureDirect(bytes32 commitment) external {
         if (commitment == bytes32(0)) revert DataInvalidCommitment();
+        _requireSelfControlled(msg.sender);
         _erase(msg.sender, commitment);
     }
 

@@ -287,7 +287,7 @@ describe("revokeConsent / revokeConsentDirect", () => {
 });
 
 describe("ERC-1056 key rotation", () => {
-  it("with a registry, the identity owner's signature is accepted; without one it is not", async () => {
+  it("once a rotation is synced, the new key signs for the identity and the old key no longer does", async () => {
     const withRegistry = await deployCustodiaFixture({ didRegistry: true });
     const registry = withRegistry.didRegistry!;
     expect(await view(withRegistry.contract, "didRegistry")).toBe(await registry.getAddress());
@@ -301,21 +301,37 @@ describe("ERC-1056 key rotation", () => {
     // Before rotation the new key is just a stranger.
     const g0 = await grantMessage(withRegistry, identity.address, partner);
     await expectRevert(signed(newKey, g0), withRegistry.iface, "SignatureInvalid", [identity.address, newKey.address]);
+    expect(await view(withRegistry.contract, "controllerOf", identity.address)).toBe(identity.address);
 
+    // Rotated in the registry but not yet synced: the contract still answers to the old key.
     await send(registry.connect(identity) as Contract, "changeOwner", identity.address, newKey.address);
     expect(await view(registry, "identityOwner", identity.address)).toBe(newKey.address);
+    await expectRevert(signed(newKey, g0), withRegistry.iface, "SignatureInvalid", [identity.address, newKey.address]);
+
+    // Anyone may sync; from then on the new key signs and the old key is retired.
+    const sync = await send(relayer, "syncController", identity.address);
+    expect(onlyEvent(withRegistry.iface, sync, "ControllerSynced").args).toEqual([identity.address, newKey.address]);
+    expect(await view(withRegistry.contract, "controllerOf", identity.address)).toBe(newKey.address);
     const r = await signed(newKey, g0);
     expect(onlyEvent(withRegistry.iface, r, "ConsentGranted").args[0]).toBe(identity.address);
-    // The identity's own key is checked first and stays valid (documented behaviour).
-    await signed(identity, await grantMessage(withRegistry, identity.address, partner, { nonce: 1 }));
-    // The owner can also revoke on the identity's behalf.
-    const revoke = await revokeMessage(withRegistry, identity.address, partner, { nonce: 2 });
+    await expectRevert(signed(identity, await grantMessage(withRegistry, identity.address, partner, { nonce: 1 })), withRegistry.iface, "SignatureInvalid", [identity.address, identity.address]);
+    // ...for direct calls too
+    await expectRevert(send(withRegistry.contract.connect(identity) as Contract, "revokeConsentDirect", partner, 1), withRegistry.iface, "SignatureInvalid", [identity.address, identity.address]);
+    // The new key revokes on the identity's behalf; a third key still fails.
+    const revoke = await revokeMessage(withRegistry, identity.address, partner, { nonce: 1 });
     await send(relayer, "revokeConsent", revoke, await signTyped(newKey, domain, "ConsentRevoke", revoke));
-    // A third key still fails.
     const stranger = randomWallet(withRegistry.provider);
-    await expectRevert(signed(stranger, await grantMessage(withRegistry, identity.address, partner, { nonce: 3 })), withRegistry.iface, "SignatureInvalid", [identity.address, stranger.address]);
+    await expectRevert(signed(stranger, await grantMessage(withRegistry, identity.address, partner, { nonce: 2 })), withRegistry.iface, "SignatureInvalid", [identity.address, stranger.address]);
 
-    // The main fixture has no registry: the same owner signature is refused there.
+    // Rotating back to the identity's own key, once synced, restores it.
+    await withRegistry.provider.send("hardhat_setBalance", [newKey.address, "0x56BC75E2D63100000"]);
+    await send(registry.connect(newKey) as Contract, "changeOwner", identity.address, identity.address);
+    await send(relayer, "syncController", identity.address);
+    expect(await view(withRegistry.contract, "controllerOf", identity.address)).toBe(identity.address);
+    await signed(identity, await grantMessage(withRegistry, identity.address, partner, { nonce: 2 }));
+
+    // Without a registry there is nothing to sync, and an owner signature is refused.
+    await expectRevert(send(net.relayer, "syncController", identity.address), fx.iface, "ControllerNoRegistry", []);
     await expectRevert(relayGrant(fx, net.relayer, newKey, await grantMessage(fx, identity.address, partner)), fx.iface, "SignatureInvalid", [identity.address, newKey.address]);
   });
 });
