@@ -22,6 +22,7 @@ import { Vault, vaultCodec } from "./vault/index.js";
 import type { VaultCodec, VaultPort } from "./ports.js";
 import { CachedVault } from "./vault-cache.js";
 import { ExplanationStore } from "./explanations.js";
+import { startControllerSync, type ControllerLedger } from "./controller-sync.js";
 
 export interface GatewayRuntimeOptions {
   /** Gateway state lives in <dataDir>/gateway (LevelDB) next to the ledger's files. */
@@ -159,6 +160,12 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     const app = await buildGateway(deps);
 
     await view.start();
+    // did:ethr key rotations in the ERC-1056 registry are carried into the consent contract
+    const ledgerWithRotation = opts.ledger as Partial<ControllerLedger>;
+    if (opts.didRegistry !== "0x0000000000000000000000000000000000000000" && typeof ledgerWithRotation.syncController === "function" && typeof ledgerWithRotation.controllerOf === "function") {
+      const sync = startControllerSync({ provider: opts.provider, registry: opts.didRegistry, ledger: ledgerWithRotation as ControllerLedger, fromBlock: opts.deployBlock, pollMs: config.ledgerPollMs, onError });
+      opened.push({ close: () => sync.stop() });
+    }
     for (const name of ["access", "decisions"] as const) await anchorers[name].start().catch(onError);
     const pruner = setInterval(() => void jti.prune().catch(onError), 60_000);
     pruner.unref();

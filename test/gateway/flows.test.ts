@@ -1,9 +1,14 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Contract, Wallet, getBytes } from "ethers";
+import { ES256KSigner, createJWT } from "did-jwt";
+import type { Address } from "../../core/domain.js";
+import { signTyped } from "../../core/eip712.js";
 import { verifyJWT } from "did-jwt";
 import { Resolver } from "did-resolver";
 import { getResolver as ethrResolver } from "ethr-did-resolver";
 import { hashFromHex, proofFromHex, verifyConsistency, verifyInclusion } from "../../core/merkle.js";
-import { hardhatProvider } from "../helpers/hardhat.js";
+import { fundedWallet, hardhatProvider } from "../helpers/hardhat.js";
 import type { Anchorer } from "../../gateway/log/anchorer.js";
 import { logIdFor } from "../../gateway/runtime.js";
 import { CHAIN_ID, sampleRecords, startTestGateway, type Identity, type TestGateway } from "./harness.js";
@@ -177,6 +182,33 @@ describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
     const res = await g.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer ${forged}` } });
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe("INVALID_DID");
+  });
+
+  it("follows a did:ethr key rotation: the gateway syncs the contract and the old key stops consenting", async () => {
+    const owner = await fundedWallet(hardhatProvider());
+    const newKey = Wallet.createRandom();
+    const did = `did:ethr:0x7a69:${owner.address}`;
+    // after the rotation, tokens for the DID must be signed by its new key (did-jwt resolves the owner)
+    const token = async (): Promise<string> => {
+      const now = g.nowSec();
+      return createJWT({ aud: g.rt.did, iat: now, exp: now + 60, jti: randomUUID() }, { issuer: did, signer: ES256KSigner(getBytes(newKey.privateKey), true) }, { alg: "ES256K-R" });
+    };
+    const customer: Identity = { did, address: owner.address as Address, wallet: owner, token };
+
+    const registry = new Contract(g.deployment.didRegistry, ["function changeOwner(address identity, address newOwner)"], owner);
+    await (await registry.getFunction("changeOwner")(owner.address, newKey.address)).wait();
+    const deadline = Date.now() + 10_000;
+    while ((await g.admin.controllerOf(customer.address!)) !== newKey.address && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await g.admin.controllerOf(customer.address!)).toBe(newKey.address);
+
+    const gm = await g.grantMessage(customer, partner.address!, "profiling", ["transactions"]); // signed by the old key
+    const submit = async (signature: string) =>
+      g.app.inject({ method: "POST", url: "/v1/consents", headers: { authorization: `Bearer ${await token()}` }, payload: { action: "grant", message: { ...gm.message, expiresAt: 0, deadline: Number(gm.message.deadline) }, signature, record: gm.record } });
+    const byOldKey = await submit(gm.signature);
+    expect(byOldKey.statusCode).toBe(422);
+    expect(byOldKey.json().code).toBe("SIGNATURE_INVALID");
+    const byNewKey = await submit(await signTyped(newKey, g.domain, "ConsentGrant", gm.message));
+    expect(byNewKey.statusCode, byNewKey.body).toBe(200);
   });
 
   it("shows customers their own access history with proofs that verify", async () => {
