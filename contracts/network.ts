@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Wallet, getAddress, type JsonRpcProvider } from "ethers";
 import { CustodiaError } from "../core/errors.js";
 import { sha256, toHex0x } from "../core/hash.js";
-import type { Address } from "../core/domain.js";
+import { didHash, ethrDid, type Address } from "../core/domain.js";
 import { deployCustodia, type Deployment } from "./deploy.js";
 import { startEmbeddedNode, EMBEDDED_CHAIN_ID, type EmbeddedNode } from "./embedded-node.js";
 import { EvmLedger, jsonRpcProvider } from "./evm-ledger.js";
@@ -135,7 +135,7 @@ export async function startNetwork(cfg: NetworkConfig): Promise<Network> {
     if (!member) {
       await admin.registerMember({
         account: gatewayWallet.address as Address,
-        didHash: toHex0x(sha256(new TextEncoder().encode(`did:ethr:0x${chainId.toString(16)}:${gatewayWallet.address}`))),
+        didHash: didHash(ethrDid(chainId, gatewayWallet.address)),
         role: "GATEWAY",
         orgHash: toHex0x(sha256(new TextEncoder().encode("Custodia embedded operator"))),
       });

@@ -1,4 +1,5 @@
 import { CustodiaError } from "./errors.js";
+import { sha256, toHex0x } from "./hash.js";
 
 /* ------------------------------------------------------------------ roles */
 
@@ -105,6 +106,16 @@ export function assertCategoryMask(mask: number): void {
 
 export type Address = `0x${string}`;
 export type Bytes32 = `0x${string}`;
+
+/** The did:ethr of a ledger account on a chain (chain id in hex, as ethr-did-resolver names it). */
+export function ethrDid(chainId: number, account: string): string {
+  return `did:ethr:0x${chainId.toString(16)}:${account}`;
+}
+
+/** Members are registered on the ledger under the SHA-256 of their DID string. */
+export function didHash(did: string): Bytes32 {
+  return toHex0x(sha256(new TextEncoder().encode(did)));
+}
 
 export interface Member {
   account: Address;

@@ -81,8 +81,3 @@ export class CustodiaError extends Error {
 export function isCustodiaError(e: unknown, code?: ErrorCode): e is CustodiaError {
   return e instanceof CustodiaError && (code === undefined || e.code === code);
 }
-
-/** Throws INVALID_ARGUMENT unless `cond` holds. */
-export function invariant(cond: unknown, code: ErrorCode, message: string, details?: Record<string, unknown>): asserts cond {
-  if (!cond) throw new CustodiaError(code, message, details);
-}

@@ -2,7 +2,7 @@
  * The shared, pure core of Custodia: domain types, canonical JSON, hashing, RFC 9162 Merkle logs
  * and proofs, EIP-712 message types, the ledger port, and the one error type. No I/O.
  */
-export { CustodiaError, ERROR_CODES, invariant, isCustodiaError, type ErrorCode } from "./errors.js";
+export { CustodiaError, ERROR_CODES, isCustodiaError, type ErrorCode } from "./errors.js";
 export { canonicalize, canonicalBytes } from "./jcs.js";
 export { sha256, hashCanonical, toHex, toHex0x, fromHex, bytesEqual } from "./hash.js";
 export {
@@ -38,6 +38,8 @@ export {
   categoriesFromMask,
   coversCategories,
   assertCategoryMask,
+  ethrDid,
+  didHash,
   PERMISSION_REASONS,
   type RoleName,
   type RoleId,

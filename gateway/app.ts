@@ -12,7 +12,7 @@ import { CATEGORIES, categoryMask, purposeId, type AccessEvent, type Address, ty
 import { runIdOf, segmentRun, toDecisionRecord } from "../analytics/model.js";
 import type { Profile, Transaction } from "../analytics/features.js";
 import type { ExplanationStore } from "./explanations.js";
-import type { ConsentGrantMessage, ConsentRevokeMessage, DataCommitmentMessage } from "../core/eip712.js";
+import { consentKey, type ConsentGrantMessage, type ConsentRevokeMessage, type DataCommitmentMessage } from "../core/eip712.js";
 import { CustodiaError } from "../core/errors.js";
 import type { LedgerPort } from "../core/ledger.js";
 import { authHook, type Access, type RouteAuth } from "./auth/hook.js";
@@ -192,7 +192,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       const decisions = await Promise.all(
         subjects.map(async (subject) => {
           const check = await deps.ledger.checkPermission({ subject, partner, purpose, categories, time }, { block });
-          return { ...check, consentKey: deps.view.decideAt(subject, partner, { purpose, categories, time }).consentKey };
+          return { ...check, consentKey: consentKey(subject, partner, purpose) };
         }),
       );
       return { block, decisions };

@@ -39,12 +39,6 @@ export interface Decision extends PermissionCheck {
   consentKey: Bytes32;
 }
 
-interface Persisted {
-  members: Record<string, Member>;
-  agreements: Record<string, Omit<Agreement, "id"> & { id: string }>;
-  consents: Record<string, ConsentState>;
-}
-
 /**
  * The gateway's index of contract state: membership, agreements and consents, kept current from
  * ledger events and persisted in LevelDB with the block it reflects. Decisions are pure functions
@@ -303,22 +297,20 @@ export class LedgerView {
   }
 
   private async load(): Promise<void> {
-    const loaded: Persisted = { members: {}, agreements: {}, consents: {} };
+    // keys sort by kind, and agreement keys are zero-padded ids: iteration order is registration order
     for await (const [key, value] of this.db.iterator()) {
       if (key === "meta:synced") this.synced = value as number;
-      else if (key.startsWith("m:")) loaded.members[key.slice(2)] = value as Member;
-      else if (key.startsWith("a:")) loaded.agreements[key.slice(2)] = value as Persisted["agreements"][string];
-      else if (key.startsWith("c:")) loaded.consents[key.slice(2)] = value as ConsentState;
+      else if (key.startsWith("m:")) this.members.set(key.slice(2), value as Member);
+      else if (key.startsWith("c:")) this.putConsent(key.slice(2), value as ConsentState);
+      else if (key.startsWith("a:")) {
+        const a = value as Omit<Agreement, "id"> & { id: string };
+        const id = BigInt(a.id);
+        this.agreements.set(id, { ...a, id });
+        const list = this.agreementsByPartner.get(a.partner) ?? [];
+        list.push(id);
+        this.agreementsByPartner.set(a.partner, list);
+      }
     }
-    for (const m of Object.values(loaded.members)) this.members.set(m.account, m);
-    // agreement keys are zero-padded ids, so iteration order is registration order
-    for (const a of Object.values(loaded.agreements)) {
-      const id = BigInt(a.id);
-      this.agreements.set(id, { ...a, id });
-      const list = this.agreementsByPartner.get(a.partner) ?? [];
-      list.push(id);
-      this.agreementsByPartner.set(a.partner, list);
-    }
-    for (const [k, c] of Object.entries(loaded.consents)) this.putConsent(k, c);
   }
+
 }

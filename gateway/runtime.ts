@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import { Level } from "level";
 import type { Provider, Wallet } from "ethers";
-import type { Address, Bytes32 } from "../core/domain.js";
+import { ethrDid, type Address, type Bytes32 } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
 import { fromHex, hashCanonical, toHex0x } from "../core/hash.js";
 import type { LedgerPort } from "../core/ledger.js";
@@ -66,11 +66,6 @@ export function networkRuntimeOptions(net: Network): Pick<GatewayRuntimeOptions,
   };
 }
 
-/** The gateway's DID: did:ethr on the consortium chain, naming its ledger account. */
-export function gatewayDid(chainId: number, account: string): string {
-  return `did:ethr:0x${chainId.toString(16)}:${account}`;
-}
-
 /** The id a gateway's log is anchored under: bound to the gateway, the chain and the contract. */
 export function logIdFor(chainId: number, contract: string, gateway: string, name: LogName): Bytes32 {
   return toHex0x(hashCanonical({ chainId, contract: contract.toLowerCase(), gateway: gateway.toLowerCase(), log: name, scheme: "custodia-log/1" }));
@@ -101,7 +96,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
   mkdirSync(opts.dataDir, { recursive: true });
   const masterKey = loadMasterKey(opts.dataDir, opts.masterKey);
   const account = (await opts.wallet.getAddress()) as Address;
-  const did = gatewayDid(opts.chainId, account);
+  // the gateway's DID: did:ethr on the consortium chain, naming its ledger account
+  const did = ethrDid(opts.chainId, account);
 
   const db = new Level<string, unknown>(join(opts.dataDir, "gateway"), { valueEncoding: "json" });
   await db.open();

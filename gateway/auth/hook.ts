@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Address, RoleName } from "../../core/domain.js";
-import { sha256, toHex0x } from "../../core/hash.js";
+import { didHash, type Address, type RoleName } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import type { LedgerView } from "../ledger-view.js";
 import type { JtiStore, TokenVerifier } from "./tokens.js";
@@ -114,16 +113,11 @@ export function authHook(deps: AuthDeps) {
     if (token.did.account && deps.view.member(token.did.account) && !deps.view.isFresh()) await deps.view.freshBlock();
     if (token.did.account) {
       const m = deps.view.member(token.did.account);
-      if (m && m.active && m.didHash === toHex0x(sha256(new TextEncoder().encode(token.did.did)))) role = m.role;
+      if (m && m.active && m.didHash === didHash(token.did.did)) role = m.role;
     }
     request.principal = { did: token.did.did, account: token.did.account, role, jti: token.jti };
     if (!auth.roles.includes(role)) {
       throw new CustodiaError("FORBIDDEN", `this endpoint is for ${auth.roles.join(", ")}; the caller is ${role}`);
     }
   };
-}
-
-/** Member DIDs are registered on the ledger by the SHA-256 of the DID string. */
-export function didHash(did: string): `0x${string}` {
-  return toHex0x(sha256(new TextEncoder().encode(did)));
 }

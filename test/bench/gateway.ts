@@ -14,12 +14,10 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { Wallet, getBytes } from "ethers";
-import { categoryMask, purposeId, type Address } from "../../core/domain.js";
+import { ethrDid, didHash, categoryMask, purposeId, type Address } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
 import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork } from "../../contracts/network.js";
-import { didHash } from "../../gateway/auth/hook.js";
-import { gatewayDid } from "../../gateway/runtime.js";
 
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
 const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
@@ -75,7 +73,7 @@ try {
   }
 
   const gw = await start("../gateway/fixtures/gateway-process.ts", { DATA_DIR: dataDir, RPC: net.rpcUrl });
-  const aud = gatewayDid(net.deployment.chainId, net.gatewayWallet.address);
+  const aud = ethrDid(net.deployment.chainId, net.gatewayWallet.address);
   const jwt = async (w: { privateKey: string }, iss: string, recoverable: boolean): Promise<string> => {
     const t = Math.floor(Date.now() / 1000);
     return createJWT({ aud, iat: t, exp: t + 280, jti: randomUUID() }, { issuer: iss, signer: ES256KSigner(getBytes(w.privateKey), recoverable) }, { alg: recoverable ? "ES256K-R" : "ES256K" });

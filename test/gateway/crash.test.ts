@@ -7,12 +7,11 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { Wallet, getBytes } from "ethers";
-import { categoryMask, purposeId, type Address } from "../../core/domain.js";
+import { ethrDid, didHash, categoryMask, purposeId, type Address } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
 import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork, type Network } from "../../contracts/network.js";
-import { didHash } from "../../gateway/auth/hook.js";
-import { gatewayDid, logIdFor } from "../../gateway/runtime.js";
+import { logIdFor } from "../../gateway/runtime.js";
 
 const KILLS = Number(process.env["CUSTODIA_CRASH_KILLS"] ?? 3);
 const FIXTURE = fileURLToPath(new URL("./fixtures/gateway-process.ts", import.meta.url));
@@ -74,7 +73,7 @@ describe("gateway crash under load (SIGKILL, real processes)", () => {
 
   beforeAll(async () => {
     net = await startNetwork({ dataDir, ledgerPort: 0 });
-    aud = gatewayDid(net.deployment.chainId, net.gatewayWallet.address);
+    aud = ethrDid(net.deployment.chainId, net.gatewayWallet.address);
     const org = toHex0x(sha256(new TextEncoder().encode("org")));
     await net.admin.registerMember({ account: partner.address as Address, didHash: didHash(`did:ethr:0x7a69:${partner.address}`), role: "PARTNER", orgHash: org });
     await net.admin.registerMember({ account: auditor.address as Address, didHash: didHash(`did:ethr:0x7a69:${auditor.address}`), role: "AUDITOR", orgHash: org });

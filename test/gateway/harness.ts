@@ -11,13 +11,12 @@ import { ES256KSigner, EdDSASigner, createJWT } from "did-jwt";
 import { SigningKey, Wallet, concat, encodeBase58, getBytes, type BaseWallet } from "ethers";
 import { generateKeyPairSync } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { categoriesFromMask, categoryMask, purposeById, purposeId, type Address, type Bytes32, type ConsentRecord, type RoleName } from "../../core/domain.js";
+import { ethrDid, didHash, categoriesFromMask, categoryMask, purposeById, purposeId, type Address, type Bytes32, type ConsentRecord, type RoleName } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage, type ConsentRevokeMessage, type Eip712Domain } from "../../core/eip712.js";
 import { hashCanonical, sha256, toHex0x } from "../../core/hash.js";
 import { deployCustodia, type Deployment } from "../../contracts/deploy.js";
 import { EvmLedger } from "../../contracts/evm-ledger.js";
-import { createGatewayRuntime, gatewayDid, type GatewayRuntime } from "../../gateway/runtime.js";
-import { didHash } from "../../gateway/auth/hook.js";
+import { createGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.js";
 import type { GatewayConfig } from "../../gateway/config.js";
 import { compileOnce, fundedWallet, hardhatProvider } from "../helpers/hardhat.js";
 
@@ -41,9 +40,8 @@ export interface TokenOverrides {
   iss?: string;
 }
 
-export function ethrDid(address: string): string {
-  return `did:ethr:0x${CHAIN_ID.toString(16)}:${address}`;
-}
+/** did:ethr on the test chain. */
+const testDid = (address: string): string => ethrDid(CHAIN_ID, address);
 
 export interface TestGateway {
   rt: GatewayRuntime;
@@ -90,7 +88,7 @@ export async function startTestGateway(options: { config?: Partial<GatewayConfig
   const deployment = await deployCustodia(adminWallet);
   const admin = new EvmLedger({ provider, address: deployment.custodia, signer: adminWallet, deployBlock: deployment.deployBlock, pollMs: 20 });
   const gatewayWallet = await fundedWallet(provider);
-  const gwDid = gatewayDid(CHAIN_ID, gatewayWallet.address);
+  const gwDid = ethrDid(CHAIN_ID, gatewayWallet.address);
   const org = toHex0x(sha256(new TextEncoder().encode("test org")));
   await admin.registerMember({ account: gatewayWallet.address as Address, didHash: didHash(gwDid), role: "GATEWAY", orgHash: org });
   const dataDir = mkdtempSync(join(tmpdir(), "custodia-gw-"));
@@ -122,7 +120,7 @@ export async function startTestGateway(options: { config?: Partial<GatewayConfig
     nowSec,
     customer: async () => {
       const w = Wallet.createRandom();
-      return identityFor(w, ethrDid(w.address), aud, nowSec, true);
+      return identityFor(w, testDid(w.address), aud, nowSec, true);
     },
     customerDidKey: async () => {
       const w = Wallet.createRandom();
@@ -146,7 +144,7 @@ export async function startTestGateway(options: { config?: Partial<GatewayConfig
     },
     member: async (role: RoleName) => {
       const w = await fundedWallet(provider);
-      const id = identityFor(w, ethrDid(w.address), aud, nowSec, true);
+      const id = identityFor(w, testDid(w.address), aud, nowSec, true);
       await admin.registerMember({ account: w.address as Address, didHash: didHash(id.did), role, orgHash: org });
       await rt.deps.view.sync();
       return id;
@@ -166,7 +164,7 @@ export async function startTestGateway(options: { config?: Partial<GatewayConfig
         recordId: randomUUID(),
         piiPrincipalId: customer.did,
         piiControllers: [{ id: rt.did, name: "Custodia test operator" }],
-        recipients: [{ id: ethrDid(partner) }],
+        recipients: [{ id: testDid(partner) }],
         purpose: { id: p.key, dpv: p.dpv, description: p.label },
         piiCategories: categoriesFromMask(mask),
         noticeHash: toHex0x(sha256(new TextEncoder().encode("privacy notice v1"))) as Bytes32,

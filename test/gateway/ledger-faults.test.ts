@@ -6,12 +6,11 @@ import { Wallet } from "ethers";
 import { randomUUID } from "node:crypto";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { getBytes } from "ethers";
-import { categoryMask, purposeId, type Address } from "../../core/domain.js";
+import { didHash, categoryMask, purposeId, type Address } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
 import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork, type Network } from "../../contracts/network.js";
 import { startEmbeddedNode } from "../../contracts/embedded-node.js";
-import { didHash } from "../../gateway/auth/hook.js";
 import { createGatewayRuntime, networkRuntimeOptions, type GatewayRuntime } from "../../gateway/runtime.js";
 
 /**
