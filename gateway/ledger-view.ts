@@ -216,8 +216,9 @@ export class LedgerView {
       await this.apply(events, to);
       from = to + 1;
     }
-    if (head > this.synced) {
-      // an empty range: nothing to apply, but the head and its time still move, together
+    if (head > this.synced || (this.syncedTime === 0 && head >= 0)) {
+      // an empty range: nothing to apply, but the head and its time still move, together (also
+      // after a restart, when the stored block's time is not yet known)
       const t = await this.ledger.blockTime(head);
       this.synced = head;
       this.syncedTime = t;

@@ -105,5 +105,10 @@ describe("gateway decisions equal the contract's checkPermission", () => {
     expect(again.syncedBlock).toBe(view.syncedBlock);
     for (const s of subjects) expect(again.consentsOf(s.address as Address)).toEqual(view.consentsOf(s.address as Address));
     for (const p of partners) expect(again.agreementsOf(p)).toEqual(view.agreementsOf(p));
+    // with no new block since, a sync still learns the stored block's time (decisions never
+    // take a time earlier than the block they are decided on)
+    await again.sync();
+    expect(again.syncedBlock).toBe(view.syncedBlock);
+    expect(again.syncedBlockTime).toBe(await admin.blockTime(again.syncedBlock));
   });
 });
