@@ -60,6 +60,13 @@ export const ERROR_CODES = [
   "LEDGER_STALE",
   // configuration / environment
   "CONFIG_INVALID",
+  // command-line tools
+  "GATEWAY_UNAVAILABLE",
+  "GATEWAY_MISBEHAVED",
+  "WALLET_MISSING",
+  "WALLET_EXISTS",
+  "WALLET_INVALID",
+  "VERIFY_FAILED",
   "INTERNAL",
 ] as const;
 

@@ -54,6 +54,13 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   LEDGER_UNAVAILABLE: 503,
   LEDGER_STALE: 503,
   LEDGER_NOT_DEPLOYED: 503,
+  // client-side codes (command-line tools); the gateway never raises them
+  GATEWAY_UNAVAILABLE: 503,
+  GATEWAY_MISBEHAVED: 502,
+  WALLET_MISSING: 500,
+  WALLET_EXISTS: 500,
+  WALLET_INVALID: 500,
+  VERIFY_FAILED: 500,
 };
 
 export interface ErrorBody {

@@ -1,0 +1,5 @@
+import type { Command } from "commander";
+import type { CommandContext } from "../main.js";
+
+/** Placeholder while the command group is being written. */
+export function registerPartner(_program: Command, _ctx: CommandContext): void {}

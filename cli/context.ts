@@ -1,0 +1,79 @@
+/**
+ * Where the CLI finds the network: the gateway URL, the ledger's JSON-RPC URL, the Custodia
+ * contract and chain id. Flags win over environment variables, which win over the embedded
+ * network's `<data-dir>/deployment.json` (written by `npm start`), which wins over the defaults.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { getAddress } from "ethers";
+import type { Address } from "../core/domain.js";
+import { CliError, EXIT, type CliIo } from "./io.js";
+
+/** Options every command accepts (declared once on the root program). */
+export interface GlobalOptions {
+  gateway?: string;
+  rpc?: string;
+  contract?: string;
+  chainId?: string;
+  dataDir?: string;
+  wallet?: string;
+  json?: boolean;
+}
+
+export interface NetworkSettings {
+  gatewayUrl: string;
+  rpcUrl: string;
+  /** From flags, env or deployment.json; undefined when none says (commands needing it fail with USAGE). */
+  contract: Address | undefined;
+  chainId: number | undefined;
+  /** The ERC-1056 registry of the embedded network, when known. */
+  didRegistry: Address | undefined;
+  deployBlock: number;
+  dataDir: string;
+  /** Wallet file: --wallet, CUSTODIA_WALLET, or <data-dir>/wallet.json. */
+  walletPath: string;
+}
+
+export const DEFAULT_GATEWAY = "http://127.0.0.1:8080";
+export const DEFAULT_RPC = "http://127.0.0.1:8545";
+
+function address(value: string, what: string): Address {
+  try {
+    return getAddress(value) as Address;
+  } catch {
+    throw new CliError("INVALID_ADDRESS", `${what} is not an address: ${value}`, EXIT.USAGE);
+  }
+}
+
+export function resolveSettings(opts: GlobalOptions, io: CliIo): NetworkSettings {
+  const env = io.env;
+  const dataDir = resolve(opts.dataDir ?? env["CUSTODIA_DATA_DIR"] ?? "./data");
+  let deployment: { chainId?: number; custodia?: string; didRegistry?: string; deployBlock?: number } = {};
+  const depPath = join(dataDir, "deployment.json");
+  if (existsSync(depPath)) {
+    try {
+      deployment = JSON.parse(readFileSync(depPath, "utf8")) as typeof deployment;
+    } catch {
+      throw new CliError("CONFIG_INVALID", `${depPath} is not valid JSON`, EXIT.USAGE);
+    }
+  }
+  const contractRaw = opts.contract ?? env["CUSTODIA_CONTRACT"] ?? deployment.custodia;
+  const chainRaw = opts.chainId ?? env["CUSTODIA_CHAIN_ID"] ?? (deployment.chainId !== undefined ? String(deployment.chainId) : undefined);
+  let chainId: number | undefined;
+  if (chainRaw !== undefined) {
+    chainId = Number(chainRaw);
+    if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new CliError("CONFIG_INVALID", `chain id must be a positive integer, got "${chainRaw}"`, EXIT.USAGE);
+  }
+  const ledgerPort = env["CUSTODIA_LEDGER_PORT"];
+  const gatewayPort = env["CUSTODIA_GATEWAY_PORT"];
+  return {
+    gatewayUrl: (opts.gateway ?? env["CUSTODIA_GATEWAY_URL"] ?? (gatewayPort ? `http://127.0.0.1:${gatewayPort}` : DEFAULT_GATEWAY)).replace(/\/+$/, ""),
+    rpcUrl: opts.rpc ?? env["CUSTODIA_RPC_URL"] ?? (ledgerPort ? `http://127.0.0.1:${ledgerPort}` : DEFAULT_RPC),
+    contract: contractRaw ? address(contractRaw, "contract") : undefined,
+    chainId,
+    didRegistry: deployment.didRegistry ? address(deployment.didRegistry, "DID registry") : undefined,
+    deployBlock: deployment.deployBlock ?? 0,
+    dataDir,
+    walletPath: resolve(opts.wallet ?? env["CUSTODIA_WALLET"] ?? join(dataDir, "wallet.json")),
+  };
+}
