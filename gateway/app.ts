@@ -387,14 +387,16 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     });
     const runId = runIdOf(run.modelCard);
     const at = new Date(deps.clock()).toISOString();
-    // every decision and the model card are durable before anything is answered
+    // The model card goes first — it carries the partner, purpose and block every decision of the
+    // run was made under, so a crash can leave a card without decisions but never decisions an
+    // auditor cannot check. Everything is durable before anything is answered.
+    const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, categories: SEGMENT_CATEGORIES, block, at, included: profiles.length, excluded, card: run.modelCard });
     const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at))));
     // a subject erased while the run was computing keeps its decision on the record, but its
     // personal explanation is not written back
     const stillActive = await Promise.all(run.decisions.map(async (d) => (await deps.vault.status(d.subject as Address)) === "active"));
     await deps.explanations.putMany(run.decisions.filter((_, i) => stillActive[i]).map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
     await Promise.all(run.decisions.map((d, i) => deps.subjectIndex.add(d.subject as Address, "decisions", receipts[i]!.index)));
-    const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, block, at, included: profiles.length, excluded, card: run.modelCard });
     return {
       runId,
       modelHash: run.modelHash,
