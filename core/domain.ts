@@ -253,6 +253,8 @@ export interface AccessEvent {
   reason: PermissionReason | string;
   /** Ledger block the decision was made at. */
   block: number;
+  /** Unix seconds the rule was evaluated at (expiry and validity windows): max(gateway clock, block time). */
+  time: number;
   /** keccak256(subject, partner, purpose): the consent key consulted. */
   consentKey: Bytes32;
   agreementId: string;

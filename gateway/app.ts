@@ -137,7 +137,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   const nowSec = (): number => Math.floor(deps.clock() / 1000);
 
   /** One decision, logged durably before anything about the data is returned. */
-  async function decideAndLog(args: { requestId: string; actor: string; partner: Address; subject: Address; purpose: number; purposeKey: string; categories: number; decision: Omit<Decision, "block">; block: number }) {
+  async function decideAndLog(args: { requestId: string; actor: string; partner: Address; subject: Address; purpose: number; purposeKey: string; categories: number; decision: Omit<Decision, "block">; block: number; time: number }) {
     let { allowed, reason } = args.decision;
     let data: unknown;
     if (allowed) {
@@ -175,6 +175,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       decision: allowed ? "allow" : "deny",
       reason,
       block: args.block,
+      time: args.time,
       consentKey: args.decision.consentKey,
       agreementId: args.decision.agreementId.toString(),
       at: new Date(deps.clock()).toISOString(),
@@ -185,7 +186,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   }
 
   /** Decisions for many subjects at one fresh block (or, in strict mode, asked of the ledger). */
-  async function decideMany(partner: Address, subjects: Address[], purpose: number, categories: number): Promise<{ block: number; decisions: Omit<Decision, "block">[] }> {
+  async function decideMany(partner: Address, subjects: Address[], purpose: number, categories: number): Promise<{ block: number; time: number; decisions: Omit<Decision, "block">[] }> {
     if (config.strict) {
       const block = await deps.ledger.blockNumber();
       const time = Math.max(nowSec(), await deps.ledger.blockTime(block));
@@ -195,11 +196,11 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
           return { ...check, consentKey: consentKey(subject, partner, purpose) };
         }),
       );
-      return { block, decisions };
+      return { block, time, decisions };
     }
     const block = await deps.view.freshBlock();
     const time = deps.view.decisionTime();
-    return { block, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
+    return { block, time, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
   }
 
   /* ------------------------------------------------------------ public */
@@ -295,9 +296,9 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const subjects = [...new Set(q.subjects.map(toAddress))];
     const purpose = purposeId(q.purpose);
     const categories = categoryMask(q.categories);
-    const { block, decisions } = await decideMany(partner, subjects, purpose, categories);
+    const { block, time, decisions } = await decideMany(partner, subjects, purpose, categories);
     const results = await Promise.all(
-      subjects.map((subject, i) => decideAndLog({ requestId: `${req.id}/${i}`, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[i]!, block })),
+      subjects.map((subject, i) => decideAndLog({ requestId: `${req.id}/${i}`, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[i]!, block, time })),
     );
     const allowed = results.filter((r) => r.decision === "allow").length;
     return { block, results, allowed, denied: results.length - allowed };
@@ -309,8 +310,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const q = req.query as { purpose: string; categories: string };
     const purpose = purposeId(q.purpose);
     const categories = categoryMask(q.categories.split(",").filter(Boolean));
-    const { block, decisions } = await decideMany(partner, [subject], purpose, categories);
-    const result = await decideAndLog({ requestId: req.id, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[0]!, block });
+    const { block, time, decisions } = await decideMany(partner, [subject], purpose, categories);
+    const result = await decideAndLog({ requestId: req.id, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[0]!, block, time });
     if (result.decision === "deny") {
       // The denial is on the record; the receipt travels in a header so the partner can prove it.
       void reply.header("x-custodia-receipt", JSON.stringify(result.receipt));
@@ -390,7 +391,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // The model card goes first — it carries the partner, purpose and block every decision of the
     // run was made under, so a crash can leave a card without decisions but never decisions an
     // auditor cannot check. Everything is durable before anything is answered.
-    const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, categories: SEGMENT_CATEGORIES, block, at, included: profiles.length, excluded, card: run.modelCard });
+    const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, categories: SEGMENT_CATEGORIES, block, time, at, included: profiles.length, excluded, card: run.modelCard });
     const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at))));
     // a subject erased while the run was computing keeps its decision on the record, but its
     // personal explanation is not written back
