@@ -17,6 +17,11 @@ export interface NetworkConfig {
   dataDir: string;
   /** External JSON-RPC endpoint; when absent the embedded node is started. */
   rpcUrl?: string;
+  /**
+   * WebSocket endpoint of the same node, for new-block notifications (the gateway then need not
+   * ask the node on every request). Embedded node: its own port. External: only when given.
+   */
+  wsUrl?: string;
   chainId?: number;
   /** Port of the embedded node (0 = any free port). */
   ledgerPort?: number;
@@ -39,6 +44,8 @@ export interface Network {
   adminWallet: Wallet;
   gatewayWallet: Wallet;
   rpcUrl: string;
+  /** The node's WebSocket endpoint, when known (see NetworkConfig.wsUrl). */
+  wsUrl: string | undefined;
   node: EmbeddedNode | undefined;
   /** Stops the embedded node (state written to disk); external nodes are left alone. */
   close(): Promise<void>;
@@ -60,6 +67,7 @@ export function networkConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netw
   };
   const cfg: NetworkConfig = { dataDir: env["CUSTODIA_DATA_DIR"] || "./data" };
   if (env["CUSTODIA_RPC_URL"]) cfg.rpcUrl = env["CUSTODIA_RPC_URL"];
+  if (env["CUSTODIA_LEDGER_WS_URL"]) cfg.wsUrl = env["CUSTODIA_LEDGER_WS_URL"];
   const chainId = num("CUSTODIA_CHAIN_ID");
   if (chainId !== undefined) cfg.chainId = chainId;
   const port = num("CUSTODIA_LEDGER_PORT");
@@ -150,6 +158,7 @@ export async function startNetwork(cfg: NetworkConfig): Promise<Network> {
       adminWallet,
       gatewayWallet,
       rpcUrl,
+      wsUrl: cfg.wsUrl ?? (node ? rpcUrl.replace(/^http/, "ws") : undefined),
       node,
       close: async () => {
         provider.destroy();

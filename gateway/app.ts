@@ -136,6 +136,13 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   const nowSec = (): number => Math.floor(deps.clock() / 1000);
 
+  /**
+   * Read-your-writes for relayed transactions: the answer waits until the view includes the
+   * transaction's block, so the caller's next request is decided on it. The transaction has landed
+   * whatever happens here; a view that cannot catch up now fails its own decisions closed.
+   */
+  const settled = (block: number): Promise<unknown> => deps.view.syncThrough(block).catch(() => undefined);
+
   /** One decision, logged durably before anything about the data is returned. */
   async function decideAndLog(args: { requestId: string; actor: string; partner: Address; subject: Address; purpose: number; purposeKey: string; categories: number; decision: Omit<Decision, "block">; block: number; time: number }) {
     let { allowed, reason } = args.decision;
@@ -205,10 +212,10 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   /* ------------------------------------------------------------ public */
 
-  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), fresh: Type.Boolean() }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer() })) }) } } }, async () => ({
+  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer() })) }) } } }, async () => ({
     status: deps.view.isFresh() ? "ok" : "degraded",
     gateway: { did: deps.identity.did, account: deps.identity.account },
-    ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, fresh: deps.view.isFresh() },
+    ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
     logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0 }])),
   }));
 
@@ -233,10 +240,12 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       record = body.record as ConsentRecord;
       checkConsentRecord(record, message);
       tx = await deps.ledger.grantConsent(message, body.signature);
+      await settled(tx.blockNumber);
       return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record, message, action: "grant", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };
     }
     const message: ConsentRevokeMessage = { ...body.message, subject, partner: toAddress(body.message.partner) };
     tx = await deps.ledger.revokeConsent(message, body.signature);
+    await settled(tx.blockNumber);
     return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record: null, message, action: "revoke", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };
   });
 

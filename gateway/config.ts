@@ -23,6 +23,12 @@ export interface GatewayConfig {
   ledgerPollMs: number;
   /** Ask the ledger itself on every decision instead of the event-fed index. */
   strict: boolean;
+  /**
+   * Follow new blocks pushed by the node (when the runtime has its WebSocket URL) instead of
+   * asking the node per decision burst. Decisions then see every block announced before the
+   * request arrived: within milliseconds of the node, well inside the one-block bound.
+   */
+  pushHeads: boolean;
   /** Anchor a checkpoint every N entries or T ms, whichever comes first. */
   anchorEveryEntries: number;
   anchorEveryMs: number;
@@ -47,6 +53,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   maxSyncAgeMs: 0,
   ledgerPollMs: 1_000,
   strict: false,
+  pushHeads: true,
   anchorEveryEntries: 1_000,
   anchorEveryMs: 10_000,
   logMaxBatch: 1_000,
@@ -83,5 +90,6 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Part
   num("CUSTODIA_ANCHOR_EVERY_MS", "anchorEveryMs");
   num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");
   if (env["CUSTODIA_STRICT"] === "1" || env["CUSTODIA_STRICT"] === "true") out.strict = true;
+  if (env["CUSTODIA_PUSH_HEADS"] === "0" || env["CUSTODIA_PUSH_HEADS"] === "false") out.pushHeads = false;
   return out;
 }

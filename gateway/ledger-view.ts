@@ -3,6 +3,7 @@ import { consentKey } from "../core/eip712.js";
 import { CustodiaError } from "../core/errors.js";
 import type { Address, Agreement, Bytes32, ConsentState, Member, PermissionCheck } from "../core/domain.js";
 import type { LedgerEvent, LedgerPort } from "../core/ledger.js";
+import type { HeadFeed } from "./head-feed.js";
 import { evaluatePermission, type PermissionRequest } from "../core/permission.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -24,6 +25,12 @@ export interface LedgerViewOptions {
   chunkBlocks: number;
   clock: () => number;
   onError?: (e: unknown) => void;
+  /**
+   * New-block notifications from the node. While the feed is live, a decision waits only for the
+   * blocks announced before its request arrived (none, usually: each announcement starts a sync at
+   * once) instead of asking the node; when it is not live, decisions ask the node as without a feed.
+   */
+  heads?: HeadFeed;
 }
 
 export const DEFAULT_VIEW_OPTIONS: Omit<LedgerViewOptions, "fromBlock" | "clock"> = {
@@ -58,6 +65,7 @@ export class LedgerView {
   private queued: Promise<number> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private unsubscribe: (() => void) | undefined;
 
   private constructor(
     private readonly ledger: LedgerPort,
@@ -88,10 +96,15 @@ export class LedgerView {
       }, this.opts.pollMs);
     };
     loop();
+    // every announced block starts a sync right away, so decisions rarely have to wait for one
+    this.unsubscribe = this.opts.heads?.onHead((block) => {
+      if (block > this.synced && !this.stopped) this.sync().catch((e: unknown) => this.opts.onError?.(e));
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     await Promise.allSettled([this.running, this.queued]);
   }
@@ -111,6 +124,11 @@ export class LedgerView {
    */
   decisionTime(): number {
     return Math.max(Math.floor(this.opts.clock() / 1000), this.syncedTime);
+  }
+
+  /** Decisions currently follow pushed block announcements (a live head feed) rather than asking the node. */
+  get pushing(): boolean {
+    return this.opts.heads?.live === true;
   }
 
   get lastSyncedAt(): number {
@@ -145,10 +163,37 @@ export class LedgerView {
   }
 
   /**
+   * Waits until the view includes `block` (e.g. the block of a transaction the gateway just relayed,
+   * so the caller's next request sees its effect). LEDGER_UNAVAILABLE when the node cannot be asked;
+   * LEDGER_STALE when the node's answers stay behind `block` (a lagging read replica).
+   */
+  async syncThrough(block: number): Promise<number> {
+    try {
+      for (let tries = 0; this.synced < block; tries++) {
+        if (tries === 3) throw new CustodiaError("LEDGER_STALE", `the ledger node is still behind block ${block}`, { block, synced: this.synced });
+        await this.sync();
+      }
+    } catch (e) {
+      if (e instanceof CustodiaError && (e.code === "LEDGER_UNAVAILABLE" || e.code === "LEDGER_STALE")) throw e;
+      throw new CustodiaError("LEDGER_UNAVAILABLE", "the ledger cannot be checked", undefined, { cause: e });
+    }
+    return this.synced;
+  }
+
+  /**
    * The block a decision may be made on: syncs (or reuses a recent enough sync), and fails closed
    * with LEDGER_UNAVAILABLE when the ledger cannot be asked, LEDGER_STALE when the view is too old.
    */
   async freshBlock(): Promise<number> {
+    const heads = this.opts.heads;
+    if (heads?.live && this.synced >= 0) {
+      // Push mode: every block the node announced before this request arrived is in the view once
+      // the syncs it started are done. A decision is therefore never more than the notification
+      // delay behind the node — well inside one block.
+      await this.syncThrough(heads.head);
+      if (!this.isFresh()) throw new CustodiaError("LEDGER_STALE", "the gateway's view of the ledger is too old to decide on");
+      return this.synced;
+    }
     const age = this.opts.clock() - this.lastSyncAt;
     if (this.synced >= 0 && this.opts.maxSyncAgeMs > 0 && age <= this.opts.maxSyncAgeMs) return this.synced;
     try {

@@ -4,17 +4,19 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import { Level } from "level";
 import type { Provider, Wallet } from "ethers";
-import { ethrDid, type Address, type Bytes32 } from "../core/domain.js";
+import { ethrDid, type Address } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
-import { fromHex, hashCanonical, toHex0x } from "../core/hash.js";
+import { fromHex } from "../core/hash.js";
 import type { LedgerPort } from "../core/ledger.js";
 import type { Network } from "../contracts/network.js";
 import { buildGateway, type GatewayDeps, type LogName } from "./app.js";
+import { logIdFor } from "../core/logs.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
 import { didResolver } from "./auth/resolver.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { gatewayConfig, type GatewayConfig } from "./config.js";
 import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-view.js";
+import { WsHeadFeed } from "./head-feed.js";
 import { Anchorer } from "./log/anchorer.js";
 import { DurableLog } from "./log/durable-log.js";
 import { LevelSubjectIndex } from "./subject-index.js";
@@ -36,6 +38,8 @@ export interface GatewayRuntimeOptions {
   contract: Address;
   didRegistry: Address;
   deployBlock: number;
+  /** The ledger node's WebSocket endpoint: new-block notifications (see GatewayConfig.pushHeads). */
+  ledgerWsUrl?: string;
   config?: Partial<GatewayConfig>;
   /** 32-byte vault master key; else CUSTODIA_MASTER_KEY, else generated into <dataDir>/master.key. */
   masterKey?: Uint8Array;
@@ -54,8 +58,9 @@ export interface GatewayRuntime {
 }
 
 /** The ledger half of the runtime options, taken from a started EVM network. */
-export function networkRuntimeOptions(net: Network): Pick<GatewayRuntimeOptions, "ledger" | "provider" | "wallet" | "chainId" | "contract" | "didRegistry" | "deployBlock"> {
+export function networkRuntimeOptions(net: Network): Pick<GatewayRuntimeOptions, "ledger" | "provider" | "wallet" | "chainId" | "contract" | "didRegistry" | "deployBlock" | "ledgerWsUrl"> {
   return {
+    ...(net.wsUrl ? { ledgerWsUrl: net.wsUrl } : {}),
     ledger: net.gateway,
     provider: net.provider,
     wallet: net.gatewayWallet,
@@ -66,10 +71,8 @@ export function networkRuntimeOptions(net: Network): Pick<GatewayRuntimeOptions,
   };
 }
 
-/** The id a gateway's log is anchored under: bound to the gateway, the chain and the contract. */
-export function logIdFor(chainId: number, contract: string, gateway: string, name: LogName): Bytes32 {
-  return toHex0x(hashCanonical({ chainId, contract: contract.toLowerCase(), gateway: gateway.toLowerCase(), log: name, scheme: "custodia-log/1" }));
-}
+// Defined in core so the auditor computes the same id without importing gateway code.
+export { logIdFor } from "../core/logs.js";
 
 function loadMasterKey(dataDir: string, given?: Uint8Array): Uint8Array {
   if (given) return given;
@@ -105,7 +108,12 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
   try {
     const sub = (name: string, valueEncoding: "json" | "view" = "json") => db.sublevel(name, { valueEncoding }) as unknown as JsonSublevel;
 
-    const view = await LedgerView.open(opts.ledger, sub("view"), { ...DEFAULT_VIEW_OPTIONS, staleAfterMs: config.staleAfterMs, pollMs: config.ledgerPollMs, maxSyncAgeMs: config.maxSyncAgeMs, fromBlock: opts.deployBlock, clock, onError });
+    let heads: WsHeadFeed | undefined;
+    if (config.pushHeads && opts.ledgerWsUrl && !config.strict) {
+      heads = await WsHeadFeed.start(opts.ledgerWsUrl, { onError });
+      opened.push({ close: () => heads!.close() });
+    }
+    const view = await LedgerView.open(opts.ledger, sub("view"), { ...DEFAULT_VIEW_OPTIONS, staleAfterMs: config.staleAfterMs, pollMs: config.ledgerPollMs, maxSyncAgeMs: config.maxSyncAgeMs, fromBlock: opts.deployBlock, clock, onError, ...(heads ? { heads } : {}) });
     opened.push({ close: () => view.stop() });
 
     const vault = await Vault.open(sub("vault", "view") as never, { masterKey });

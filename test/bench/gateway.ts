@@ -89,7 +89,8 @@ try {
   const headers = { authorization: `Bearer ${token}` };
   log("warming up the gateway");
   await run({ url: gw.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
-  const before = (await (await fetch(`${gw.url}/health`)).json()) as { logs: { access: { size: number } } };
+  const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string }; logs: { access: { size: number } } };
+  log(`ledger sync mode: ${before.ledger.sync}`);
   log(`measuring the gateway: ${CONNECTIONS} connections, ${DURATION} s`);
   const g = await run({ url: gw.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never });
   const after = (await (await fetch(`${gw.url}/health`)).json()) as { logs: { access: { size: number } } };
@@ -111,6 +112,7 @@ try {
     bareRps: Math.round(b.requests.average),
     bareP99ms: b.latency.p99,
     ratio: Number((g.requests.average / b.requests.average).toFixed(3)),
+    sync: before.ledger.sync,
     connections: CONNECTIONS,
     seconds: DURATION,
     non2xx: g.non2xx,
