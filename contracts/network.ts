@@ -51,7 +51,7 @@ export interface Network {
   close(): Promise<void>;
 }
 
-interface KeyFile {
+export interface KeyFile {
   admin: string;
   gateway: string;
 }
@@ -84,7 +84,8 @@ function writeJsonAtomic(path: string, value: unknown, mode = 0o600): void {
   renameSync(tmp, path);
 }
 
-function loadOrCreateKeys(dataDir: string, cfg: NetworkConfig): KeyFile {
+/** The operator keys in <dataDir>/keys.json (created, mode 0600, when absent); config keys win. */
+export function loadOrCreateKeys(dataDir: string, cfg: Pick<NetworkConfig, "adminKey" | "gatewayKey">): KeyFile {
   const path = join(dataDir, "keys.json");
   let stored: Partial<KeyFile> = {};
   if (existsSync(path)) {

@@ -124,7 +124,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view, failureLimit: config.authFailureLimit, failureWindowMs: config.rateLimitWindowMs, clock: deps.clock }));
+  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view, failureLimit: config.authFailureLimit, failureWindowMs: config.rateLimitWindowMs, clock: deps.clock, memberBinding: deps.ledger.kind === "fabric" ? "did" : "account" }));
   await app.register(rateLimit, {
     hook: "preHandler",
     max: config.rateLimitMax,
@@ -238,7 +238,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     if (body.action === "grant") {
       const message: ConsentGrantMessage = { ...body.message, subject, partner: toAddress(body.message.partner), receiptHash: body.message.receiptHash.toLowerCase() as `0x${string}` };
       record = body.record as ConsentRecord;
-      checkConsentRecord(record, message);
+      checkConsentRecord(record, message, deps.view.member(message.partner)?.didHash);
       tx = await deps.ledger.grantConsent(message, body.signature);
       await settled(tx.blockNumber);
       return { action: body.action, ...tx, receipt: await issueConsentReceipt(deps.identity, { record, message, action: "grant", ...tx, chainId: deps.chain.chainId, contract: deps.chain.contract, nowSec: nowSec() }) };

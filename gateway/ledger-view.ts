@@ -4,6 +4,7 @@ import { CustodiaError } from "../core/errors.js";
 import type { Address, Agreement, Bytes32, ConsentState, Member, PermissionCheck } from "../core/domain.js";
 import type { LedgerEvent, LedgerPort } from "../core/ledger.js";
 import type { HeadFeed } from "./head-feed.js";
+import { needsBlockTime, stateChange, type StateLookup } from "../core/ledger-state.js";
 import { evaluatePermission, type PermissionRequest } from "../core/permission.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -54,6 +55,8 @@ export interface Decision extends PermissionCheck {
  */
 export class LedgerView {
   private members = new Map<string, Member>();
+  /** didHash → account of the member registered with it (latest registration wins). */
+  private membersByDid = new Map<string, string>();
   private agreements = new Map<bigint, Agreement>();
   private agreementsByPartner = new Map<string, bigint[]>();
   private consents = new Map<string, ConsentState>();
@@ -235,6 +238,12 @@ export class LedgerView {
     return key;
   }
 
+  /** The member registered with this DID hash (whatever its account), or null. */
+  memberByDidHash(hash: Bytes32): Member | null {
+    const account = this.membersByDid.get(hash);
+    return account === undefined ? null : (this.members.get(account) ?? null);
+  }
+
   member(account: Address): Member | null {
     return this.members.get(account) ?? null;
   }
@@ -274,49 +283,23 @@ export class LedgerView {
 
   private async apply(events: LedgerEvent[], throughBlock: number): Promise<void> {
     const touched = { members: new Set<string>(), agreements: new Set<bigint>(), consents: new Set<string>() };
+    const lookup: StateLookup = { member: (a) => this.members.get(a), agreement: (id) => this.agreements.get(id), consent: (k) => this.consents.get(k) };
     for (const ev of events) {
-      switch (ev.type) {
-        case "MemberRegistered":
-          this.members.set(ev.account, { account: ev.account, didHash: ev.didHash, orgHash: ev.orgHash, role: ev.role, active: true });
-          touched.members.add(ev.account);
-          break;
-        case "MemberDeactivated": {
-          const m = this.members.get(ev.account);
-          if (m) this.members.set(ev.account, { ...m, active: false });
-          touched.members.add(ev.account);
-          break;
-        }
-        case "AgreementRegistered": {
-          this.agreements.set(ev.id, { id: ev.id, partner: ev.partner, purposes: ev.purposes, categories: ev.categories, validFrom: ev.validFrom, validUntil: ev.validUntil, termsHash: ev.termsHash, active: true });
-          const list = this.agreementsByPartner.get(ev.partner) ?? [];
-          if (!list.includes(ev.id)) list.push(ev.id);
-          this.agreementsByPartner.set(ev.partner, list);
-          touched.agreements.add(ev.id);
-          break;
-        }
-        case "AgreementEnded": {
-          const a = this.agreements.get(ev.id);
-          if (a) this.agreements.set(ev.id, { ...a, active: false });
-          touched.agreements.add(ev.id);
-          break;
-        }
-        case "ConsentGranted": {
-          const key = consentKey(ev.subject, ev.partner, ev.purpose);
-          const at = await this.ledger.blockTime(ev.blockNumber);
-          this.putConsent(key, { subject: ev.subject, partner: ev.partner, purpose: ev.purpose, categories: ev.categories, expiresAt: ev.expiresAt, grantedAt: at, revokedAt: 0, nonce: ev.nonce + 1 });
-          touched.consents.add(key);
-          break;
-        }
-        case "ConsentRevoked": {
-          const key = consentKey(ev.subject, ev.partner, ev.purpose);
-          const prev = this.consents.get(key);
-          const at = await this.ledger.blockTime(ev.blockNumber);
-          if (prev) this.putConsent(key, { ...prev, revokedAt: at, nonce: ev.nonce + 1 });
-          touched.consents.add(key);
-          break;
-        }
-        default:
-          break;
+      const change = stateChange(ev, lookup, needsBlockTime(ev) ? await this.ledger.blockTime(ev.blockNumber) : 0);
+      if (!change) continue;
+      if (change.kind === "member") {
+        this.members.set(change.key, change.value);
+        this.membersByDid.set(change.value.didHash, change.key);
+        touched.members.add(change.key);
+      } else if (change.kind === "agreement") {
+        this.agreements.set(change.key, change.value);
+        const list = this.agreementsByPartner.get(change.value.partner) ?? [];
+        if (!list.includes(change.key)) list.push(change.key);
+        this.agreementsByPartner.set(change.value.partner, list);
+        touched.agreements.add(change.key);
+      } else {
+        this.putConsent(change.key, change.value);
+        touched.consents.add(change.key);
       }
     }
     const ops: { type: "put"; key: string; value: unknown }[] = [];
@@ -346,7 +329,10 @@ export class LedgerView {
     // keys sort by kind, and agreement keys are zero-padded ids: iteration order is registration order
     for await (const [key, value] of this.db.iterator()) {
       if (key === "meta:synced") this.synced = value as number;
-      else if (key.startsWith("m:")) this.members.set(key.slice(2), value as Member);
+      else if (key.startsWith("m:")) {
+        this.members.set(key.slice(2), value as Member);
+        this.membersByDid.set((value as Member).didHash, key.slice(2));
+      }
       else if (key.startsWith("c:")) this.putConsent(key.slice(2), value as ConsentState);
       else if (key.startsWith("a:")) {
         const a = value as Omit<Agreement, "id"> & { id: string };

@@ -1,16 +1,18 @@
 import { ES256KSigner, createJWT } from "did-jwt";
 import { getBytes, type Wallet } from "ethers";
-import { categoriesFromMask, purposeById, type Address, type ConsentRecord } from "../core/domain.js";
+import { categoriesFromMask, didHash, purposeById, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
 import type { ConsentGrantMessage, ConsentRevokeMessage } from "../core/eip712.js";
 import { CustodiaError } from "../core/errors.js";
 import { hashCanonical, toHex0x } from "../core/hash.js";
-import { parseDid } from "./auth/did.js";
+import { parseDid } from "../core/did.js";
 
 /**
  * Checks that the ISO/IEC TS 27560 consent record a wallet sent matches what it signed: its JCS
- * hash is the signed receiptHash, and its rule-bearing fields equal the signed message's.
+ * hash is the signed receiptHash, and its rule-bearing fields equal the signed message's. The
+ * recipient is named by an identifier ending in the partner's ledger account (e.g. its did:ethr) or, where members' accounts are not their DIDs'
+ * (Fabric), by the DID registered for the partner: `partnerDidHash`.
  */
-export function checkConsentRecord(record: ConsentRecord, message: ConsentGrantMessage): void {
+export function checkConsentRecord(record: ConsentRecord, message: ConsentGrantMessage, partnerDidHash?: Bytes32): void {
   const hash = toHex0x(hashCanonical(record));
   if (hash !== message.receiptHash.toLowerCase()) {
     throw new CustodiaError("BAD_REQUEST", "the consent record does not hash to the signed receiptHash", { expected: message.receiptHash, computed: hash });
@@ -30,7 +32,8 @@ export function checkConsentRecord(record: ConsentRecord, message: ConsentGrantM
   if ([...record.piiCategories].sort().join(",") !== [...cats].sort().join(",")) {
     throw new CustodiaError("BAD_REQUEST", "the consent record's data categories differ from the signed categories");
   }
-  if (!record.recipients?.some((r) => r.id.toLowerCase().endsWith(message.partner.toLowerCase()))) {
+  const names = (id: string): boolean => id.toLowerCase().endsWith(message.partner.toLowerCase()) || (partnerDidHash !== undefined && didHash(id) === partnerDidHash);
+  if (!record.recipients?.some((r) => typeof r?.id === "string" && names(r.id))) {
     throw new CustodiaError("BAD_REQUEST", "the consent record does not name the signed partner as recipient");
   }
 }

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import { Level } from "level";
 import type { Provider, Wallet } from "ethers";
-import { ethrDid, type Address } from "../core/domain.js";
+import { getAddress } from "ethers";
+import { didHash, ethrDid, type Address } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
 import { fromHex } from "../core/hash.js";
 import type { LedgerPort } from "../core/ledger.js";
@@ -13,6 +14,7 @@ import { buildGateway, type GatewayDeps, type LogName } from "./app.js";
 import { logIdFor } from "../core/logs.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
 import { didResolver } from "./auth/resolver.js";
+import { secp256k1DidKey } from "../core/did.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { gatewayConfig, type GatewayConfig } from "./config.js";
 import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-view.js";
@@ -31,12 +33,22 @@ export interface GatewayRuntimeOptions {
   dataDir: string;
   /** The ledger as this gateway's account (a registered GATEWAY member). */
   ledger: LedgerPort;
-  /** The JSON-RPC provider, for did:ethr resolution against the ERC-1056 registry. */
-  provider: Provider;
+  /**
+   * The JSON-RPC provider and the ERC-1056 registry, for did:ethr resolution. Absent (a Fabric
+   * ledger has no registry): callers authenticate with did:key only.
+   */
+  provider?: Provider;
+  didRegistry?: Address;
+  /**
+   * The gateway's key: signs checkpoints, receipts and its DID's tokens. On an EVM ledger it is
+   * also the ledger account; on Fabric the ledger account is the MSP identity's, and this key is
+   * bound to it by the gateway's member record (its DID hash).
+   */
   wallet: Wallet;
+  /** The EIP-712 domain's chain id and verifying contract (on Fabric: as the chaincode was initialised). */
   chainId: number;
   contract: Address;
-  didRegistry: Address;
+  /** First block of event scans. */
   deployBlock: number;
   /** The ledger node's WebSocket endpoint: new-block notifications (see GatewayConfig.pushHeads). */
   ledgerWsUrl?: string;
@@ -98,9 +110,11 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
   const onError = opts.onError ?? (() => undefined);
   mkdirSync(opts.dataDir, { recursive: true });
   const masterKey = loadMasterKey(opts.dataDir, opts.masterKey);
-  const account = (await opts.wallet.getAddress()) as Address;
-  // the gateway's DID: did:ethr on the consortium chain, naming its ledger account
-  const did = ethrDid(opts.chainId, account);
+  const fabric = opts.ledger.kind === "fabric";
+  // The gateway's DID: on an EVM ledger did:ethr on the consortium chain, naming its ledger
+  // account; on Fabric (no DID registry) the did:key of its key.
+  const did = fabric ? secp256k1DidKey(opts.wallet.signingKey.publicKey) : ethrDid(opts.chainId, await opts.wallet.getAddress());
+  const account = getAddress(await opts.ledger.account()) as Address;
 
   const db = new Level<string, unknown>(join(opts.dataDir, "gateway"), { valueEncoding: "json" });
   await db.open();
@@ -126,7 +140,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     for (const name of ["access", "decisions"] as const) {
       logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs });
       opened.push(logs[name]);
-      anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError });
+      anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError, signerBinding: fabric ? { didHash: didHash(did) } : "account" });
     }
 
     // The per-subject index is derived from the logs: replay what a crash may have left unindexed.
@@ -140,7 +154,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       await subjectIndex.setWatermark(name, logs[name].size);
     }
 
-    const resolver = didResolver({ chainId: opts.chainId, provider: opts.provider, registry: opts.didRegistry });
+    const resolver = didResolver({ chainId: opts.chainId, ...(opts.provider && opts.didRegistry ? { provider: opts.provider, registry: opts.didRegistry } : {}) });
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
     const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000), config.clockSkewSec);
 
@@ -166,7 +180,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     await view.start();
     // did:ethr key rotations in the ERC-1056 registry are carried into the consent contract
     const ledgerWithRotation = opts.ledger as Partial<ControllerLedger>;
-    if (opts.didRegistry !== "0x0000000000000000000000000000000000000000" && typeof ledgerWithRotation.syncController === "function" && typeof ledgerWithRotation.controllerOf === "function") {
+    if (opts.provider && opts.didRegistry && opts.didRegistry !== "0x0000000000000000000000000000000000000000" && typeof ledgerWithRotation.syncController === "function" && typeof ledgerWithRotation.controllerOf === "function") {
       const sync = startControllerSync({ provider: opts.provider, registry: opts.didRegistry, ledger: ledgerWithRotation as ControllerLedger, fromBlock: opts.deployBlock, pollMs: config.ledgerPollMs, onError });
       opened.push({ close: () => sync.stop() });
     }

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { didHash, type Address, type RoleName } from "../../core/domain.js";
+import { didHash, type Address, type Member, type RoleName } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import type { LedgerView } from "../ledger-view.js";
 import type { JtiStore, TokenVerifier } from "./tokens.js";
@@ -44,6 +44,13 @@ export interface AuthDeps {
   failureLimit: number;
   failureWindowMs: number;
   clock: () => number;
+  /**
+   * How a DID is bound to a member record. "account" (EVM): the member's account is the address the
+   * DID's key controls, and the record carries this DID's hash. "did" (Fabric, where member accounts
+   * derive from MSP identities, not from DID keys): the record carrying this DID's hash; the caller
+   * then acts as that member's account. Default "account".
+   */
+  memberBinding?: "account" | "did";
 }
 
 /**
@@ -108,14 +115,17 @@ export function authHook(deps: AuthDeps) {
       throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
     }
     let role: Principal["role"] = "CUSTOMER";
+    let account = token.did.account;
     // A member role is read from the ledger view: never from a stale one (a deactivated admin or
     // gateway must not keep its rights while the ledger is unreachable).
-    if (token.did.account && deps.view.member(token.did.account) && !deps.view.isFresh()) await deps.view.freshBlock();
-    if (token.did.account) {
-      const m = deps.view.member(token.did.account);
-      if (m && m.active && m.didHash === didHash(token.did.did)) role = m.role;
+    const lookup = (): Member | null => (deps.memberBinding === "did" ? deps.view.memberByDidHash(didHash(token.did.did)) : token.did.account ? deps.view.member(token.did.account) : null);
+    if (lookup() && !deps.view.isFresh()) await deps.view.freshBlock();
+    const m = lookup();
+    if (m && m.active && m.didHash === didHash(token.did.did)) {
+      role = m.role;
+      account = m.account;
     }
-    request.principal = { did: token.did.did, account: token.did.account, role, jti: token.jti };
+    request.principal = { did: token.did.did, account, role, jti: token.jti };
     if (!auth.roles.includes(role)) {
       throw new CustodiaError("FORBIDDEN", `this endpoint is for ${auth.roles.join(", ")}; the caller is ${role}`);
     }

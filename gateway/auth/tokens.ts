@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { decodeJWT, verifyJWT, type JWTPayload } from "did-jwt";
 import type { Resolvable } from "did-resolver";
 import { CustodiaError, type ErrorCode } from "../../core/errors.js";
-import { parseDid, type DidInfo } from "./did.js";
+import { parseDid, type DidInfo } from "../../core/did.js";
 
 export interface TokenPolicy {
   /** The gateway's own DID: every token's `aud` must name it. */

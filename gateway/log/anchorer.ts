@@ -22,25 +22,16 @@
  * "log_owned_by_other_gateway" that is reported to onError, halts the anchorer and is thrown
  * from start()/anchorNow() from then on.
  */
-import { getAddress, verifyMessage } from "ethers";
+import { getAddress } from "ethers";
+import { checkpointMessage, type SignedCheckpoint } from "../../core/checkpoint.js";
 import type { Address, Bytes32 } from "../../core/domain.js";
 import { CustodiaError, isCustodiaError } from "../../core/errors.js";
-import { canonicalize } from "../../core/jcs.js";
 import type { LedgerPort, TxResult } from "../../core/ledger.js";
 import type { DurableLog } from "./durable-log.js";
 import { GET_OPTIONS, bytesToJson, jsonToBytes, pad16, readRange, type KvOp, type KvStore } from "./kv.js";
 
-export interface SignedCheckpoint {
-  logId: Bytes32;
-  treeSize: number;
-  root: Bytes32;
-  /** When the gateway signed it, unix ms. */
-  timestamp: number;
-  /** EIP-55 checksummed address of the gateway key. */
-  gateway: Address;
-  /** EIP-191 personal_sign by `gateway` over `checkpointMessage(...)`, 0x hex. */
-  signature: string;
-}
+// The signed form lives in core, so an auditor verifies it without importing gateway code.
+export { checkpointMessage, verifyCheckpointSignature, type SignedCheckpoint } from "../../core/checkpoint.js";
 
 /** What the anchorer stores per anchored checkpoint. */
 export interface AnchorRecord {
@@ -62,7 +53,7 @@ export interface CheckpointSigner {
 /** What the anchorer needs of a log. */
 export type AnchorableLog = Pick<DurableLog, "logId" | "size" | "root" | "onDurable">;
 
-export type AnchorLedger = Pick<LedgerPort, "account" | "anchorCheckpoint" | "latestCheckpoint" | "checkpointRoot" | "checkpoints">;
+export type AnchorLedger = Pick<LedgerPort, "account" | "anchorCheckpoint" | "latestCheckpoint" | "checkpointRoot" | "checkpoints" | "getMember">;
 
 export interface AnchorerOptions {
   log: AnchorableLog;
@@ -84,6 +75,13 @@ export interface AnchorerOptions {
   retryMaxMs?: number;
   /** fsync the store's writes. Default true. */
   sync?: boolean;
+  /**
+   * How the checkpoint key is bound to the account that anchors. Default "account" (EVM): the
+   * signer's address is the ledger account. `{ didHash }` (Fabric, where the ledger account derives
+   * from an MSP identity): the anchoring account is an active GATEWAY member registered with this
+   * hash of the gateway's DID, the DID of the signing key.
+   */
+  signerBinding?: "account" | { didHash: Bytes32 };
 }
 
 export interface AnchorerStats {
@@ -108,50 +106,6 @@ export interface AnchorerStats {
   oldestUnanchoredMs: number | null;
   retryPending: boolean;
   alarm: CustodiaError | null;
-}
-
-const BYTES32_RE = /^0x[0-9a-f]{64}$/;
-const SIGNATURE_RE = /^0x[0-9a-fA-F]{130}$/;
-
-/** The exact string a gateway signs for a checkpoint: RFC 8785 JSON of the five fields. */
-export function checkpointMessage(cp: Omit<SignedCheckpoint, "signature">): string {
-  return canonicalize({ logId: cp.logId, treeSize: cp.treeSize, root: cp.root, timestamp: cp.timestamp, gateway: cp.gateway });
-}
-
-/**
- * Checks a signed checkpoint's form and that its signature was made by `cp.gateway`. Returns on
- * success. Throws INVALID_ARGUMENT (reason "checkpoint_malformed": hashes must be lowercase 0x
- * hex, gateway EIP-55, sizes and timestamps safe integers) or SIGNATURE_INVALID (reason
- * "signature_malformed" | "signer_mismatch"). Pure: no I/O.
- */
-export function verifyCheckpointSignature(cp: SignedCheckpoint): void {
-  const malformed = (field: string): never => {
-    throw new CustodiaError("INVALID_ARGUMENT", `signed checkpoint has a malformed ${field}`, { reason: "checkpoint_malformed", field });
-  };
-  if (cp === null || typeof cp !== "object") malformed("value");
-  if (typeof cp.logId !== "string" || !BYTES32_RE.test(cp.logId)) malformed("logId");
-  if (typeof cp.root !== "string" || !BYTES32_RE.test(cp.root)) malformed("root");
-  if (!Number.isSafeInteger(cp.treeSize) || cp.treeSize < 0) malformed("treeSize");
-  if (!Number.isSafeInteger(cp.timestamp) || cp.timestamp < 0) malformed("timestamp");
-  let gateway: string;
-  try {
-    gateway = getAddress(cp.gateway);
-  } catch {
-    return malformed("gateway");
-  }
-  if (gateway !== cp.gateway) malformed("gateway");
-  if (typeof cp.signature !== "string" || !SIGNATURE_RE.test(cp.signature)) {
-    throw new CustodiaError("SIGNATURE_INVALID", "checkpoint signature is not a 65-byte hex signature", { reason: "signature_malformed" });
-  }
-  let recovered: string;
-  try {
-    recovered = verifyMessage(checkpointMessage(cp), cp.signature);
-  } catch (e) {
-    throw new CustodiaError("SIGNATURE_INVALID", "checkpoint signature cannot be recovered", { reason: "signature_malformed" }, { cause: e });
-  }
-  if (recovered !== gateway) {
-    throw new CustodiaError("SIGNATURE_INVALID", "checkpoint was not signed by its gateway", { reason: "signer_mismatch", gateway, recovered });
-  }
 }
 
 interface Unanchored {
@@ -182,8 +136,12 @@ export class Anchorer {
   private readonly retryMaxMs: number;
   private readonly sync: boolean;
   private readonly prefix: string;
+  private readonly signerBinding: "account" | { didHash: Bytes32 };
 
+  /** The checkpoint key's address (the `gateway` of signed checkpoints). */
   private gateway: Address | undefined;
+  /** The ledger account that anchors (equal to `gateway` on EVM; MSP-derived on Fabric). */
+  private account: Address | undefined;
   private initialising: Promise<void> | undefined;
   private last: AnchorRecord | null = null;
   private pending: SignedCheckpoint | null = null;
@@ -225,6 +183,7 @@ export class Anchorer {
     this.retryMaxMs = retryMaxMs;
     this.sync = opts.sync ?? true;
     this.prefix = `${opts.log.logId.toLowerCase()}/`;
+    this.signerBinding = opts.signerBinding ?? "account";
   }
 
   /**
@@ -440,7 +399,7 @@ export class Anchorer {
   }
 
   private async reconcile(): Promise<void> {
-    const gateway = this.gateway!;
+    const gateway = this.account!;
     const logId = this.log.logId.toLowerCase() as Bytes32;
     const head = await this.ledger.latestCheckpoint(logId);
     if (head === null || head.treeSize <= this.anchoredSize) {
@@ -548,13 +507,24 @@ export class Anchorer {
   private init(): Promise<void> {
     this.initialising ??= (async () => {
       const gateway = getAddress(await this.signer.getAddress()) as Address;
-      const account = getAddress(await this.ledger.account());
-      if (account !== gateway) {
+      const account = getAddress(await this.ledger.account()) as Address;
+      const binding = this.signerBinding;
+      if (binding === "account" && account !== gateway) {
         throw new CustodiaError("CONFIG_INVALID", "the checkpoint signer is not the account the ledger submits as", {
           reason: "signer_not_ledger_account",
           signer: gateway,
           account,
         });
+      }
+      if (binding !== "account") {
+        const member = await this.ledger.getMember(account);
+        if (!member || !member.active || member.role !== "GATEWAY" || member.didHash !== binding.didHash) {
+          throw new CustodiaError("CONFIG_INVALID", "the anchoring account is not an active GATEWAY member registered with the gateway's DID", {
+            reason: "signer_not_bound_to_account",
+            signer: gateway,
+            account,
+          });
+        }
       }
       let last: AnchorRecord | null = null;
       await readRange(this.store, { gte: `${this.prefix}cp/`, lt: `${this.prefix}cp0`, reverse: true, limit: 1 }, (chunk) => {
@@ -563,6 +533,7 @@ export class Anchorer {
       });
       const pending = await this.store.get(`${this.prefix}pending`, GET_OPTIONS);
       this.gateway = gateway;
+      this.account = account;
       this.last = last;
       this.pending = pending === undefined ? null : (bytesToJson(pending) as SignedCheckpoint);
     })();

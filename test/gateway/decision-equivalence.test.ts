@@ -11,6 +11,7 @@ import { sha256, toHex0x } from "../../core/hash.js";
 import { deployCustodia } from "../../contracts/deploy.js";
 import { EvmLedger } from "../../contracts/evm-ledger.js";
 import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "../../gateway/ledger-view.js";
+import { LedgerHistory } from "../../core/ledger-state.js";
 import { compileOnce, fundedWallet, hardhatProvider } from "../helpers/hardhat.js";
 
 /**
@@ -26,6 +27,7 @@ describe("gateway decisions equal the contract's checkPermission", () => {
   const partners: Address[] = [];
   const subjects = [Wallet.createRandom(), Wallet.createRandom(), Wallet.createRandom()];
   let t0 = 0;
+  let deployBlock = 0;
 
   beforeAll(async () => {
     await compileOnce();
@@ -33,6 +35,7 @@ describe("gateway decisions equal the contract's checkPermission", () => {
     const w = await fundedWallet(provider);
     const d = await deployCustodia(w);
     admin = new EvmLedger({ provider, address: d.custodia, signer: w, deployBlock: d.deployBlock });
+    deployBlock = d.deployBlock;
     const domain = await admin.eip712Domain();
     const h = (s: string) => toHex0x(sha256(new TextEncoder().encode(s)));
     t0 = await admin.blockTime();
@@ -96,6 +99,29 @@ describe("gateway decisions equal the contract's checkPermission", () => {
         },
       ),
       { numRuns: 400, seed: 42 },
+    );
+  });
+
+  it("state rebuilt from events alone (the auditor's LedgerHistory) equals the contract at every past block", async () => {
+    const history = await LedgerHistory.load(admin, deployBlock);
+    const head = view.syncedBlock;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: deployBlock, max: head }),
+        fc.integer({ min: 0, max: subjects.length - 1 }),
+        fc.integer({ min: 0, max: partners.length }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 1, max: ALL_CATEGORIES }),
+        fc.integer({ min: -7200, max: 14_400 }),
+        async (block, si, pi, purpose, categories, dt) => {
+          const subject = subjects[si]!.address as Address;
+          const partner = pi === partners.length ? (Wallet.createRandom().address as Address) : partners[pi]!;
+          const q = { subject, partner, purpose, categories, time: t0 + dt };
+          expect(history.checkPermission(q, block)).toEqual(await admin.checkPermission(q, { block }));
+          expect(history.member(partner, block)).toEqual(await admin.getMember(partner, { block }));
+        },
+      ),
+      { numRuns: 300, seed: 43 },
     );
   });
 

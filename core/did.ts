@@ -1,8 +1,8 @@
-import { SigningKey, computeAddress, decodeBase58, getAddress, hexlify } from "ethers";
-import type { Address } from "../../core/domain.js";
-import { CustodiaError } from "../../core/errors.js";
+import { SigningKey, computeAddress, decodeBase58, encodeBase58, getAddress, getBytes, hexlify } from "ethers";
+import type { Address } from "./domain.js";
+import { CustodiaError } from "./errors.js";
 
-/** DID methods the gateway resolves. */
+/** DID methods Custodia resolves (the gateway authenticates them; auditors and wallets read them). */
 export const SUPPORTED_DID_METHODS = ["key", "ethr"] as const;
 
 const SECP256K1_PUB = [0xe7, 0x01];
@@ -14,6 +14,12 @@ export interface DidInfo {
   /** The ledger account a DID controls (secp256k1 keys), null for keys with no account (Ed25519). */
   account: Address | null;
   keyType: "secp256k1" | "ed25519" | "ethr";
+}
+
+/** The did:key of a secp256k1 key (multicodec 0xe7 0x01 + compressed public key, base58btc). */
+export function secp256k1DidKey(publicKey: string): string {
+  const compressed = getBytes(SigningKey.computePublicKey(publicKey, true));
+  return `did:key:z${encodeBase58(Uint8Array.from([...SECP256K1_PUB, ...compressed]))}`;
 }
 
 /**
