@@ -11,11 +11,11 @@
  */
 import { CustodiaError } from "../../core/errors.js";
 import { sha256 } from "../../core/hash.js";
-import type { ReportInput } from "./report-input.js";
+import type { ReportInput } from "./verify.js";
 import { REPORT_SCRIPT } from "./report/client.js";
 import { REPORT_CSS } from "./report/style.js";
 
-export type { ReportInput } from "./report-input.js";
+export type { ReportInput } from "./verify.js";
 
 /** The charts, in page order; each is `<svg data-chart="<name>">` inside `#chart-<name>`. */
 export const REPORT_CHARTS = ["accesses", "denials", "segments", "anchors"] as const;

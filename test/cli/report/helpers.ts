@@ -4,7 +4,7 @@
  * written again here so a drawing defect shows up as a count mismatch).
  */
 import { PERMISSION_REASONS, PURPOSES } from "../../../core/domain.js";
-import type { ReportInput } from "../../../cli/audit/report-input.js";
+import type { ReportInput } from "../../../cli/audit/verify.js";
 
 type Access = ReportInput["accesses"][number];
 type Run = ReportInput["decisions"][number];
