@@ -1,0 +1,243 @@
+/**
+ * The wallet file: one secp256k1 key and the DID it is known by (`did:ethr` on the consortium
+ * chain by default, or a secp256k1 `did:key`). The key is created here, kept in a file readable
+ * by its owner only (mode 0600), and used here: EIP-712 signatures and DID-JWTs are made locally,
+ * so the private key never leaves this machine. Every problem with the file is a WALLET_* error
+ * that ends a command with exit code 5.
+ */
+import { randomUUID } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { ES256KSigner, createJWT } from "did-jwt";
+import { SigningKey, Wallet, computeAddress, concat, decodeBase58, encodeBase58, getAddress, getBytes, hexlify } from "ethers";
+import { ethrDid, type Address } from "../core/domain.js";
+import { CustodiaError } from "../core/errors.js";
+import { CliError, EXIT } from "./io.js";
+
+/** The DID methods a wallet can be created with. */
+export const DID_METHODS = ["ethr", "key"] as const;
+/** did:ethr or did:key. */
+export type DidMethod = (typeof DID_METHODS)[number];
+
+/** A wallet in memory: what signing needs, and who it is. */
+export interface LoadedWallet {
+  /** 0x-prefixed 32-byte secp256k1 private key. Never printed, never sent. */
+  privateKey: `0x${string}`;
+  /** The ledger account of the key (EIP-55). */
+  address: Address;
+  did: string;
+  method: DidMethod;
+}
+
+/** The file format. `format` lets a later version change it without guessing. */
+export interface WalletFile {
+  format: "custodia-wallet/1";
+  method: DidMethod;
+  did: string;
+  address: Address;
+  privateKey: `0x${string}`;
+  /** Chain the did:ethr names (absent for did:key). */
+  chainId?: number;
+  createdAt: string;
+}
+
+const FORMAT = "custodia-wallet/1";
+/** secp256k1-pub multicodec prefix (varint 0xe7). */
+const SECP256K1_PUB = [0xe7, 0x01] as const;
+
+/* ------------------------------------------------------------------- DIDs */
+
+/** The secp256k1 `did:key` of a key: multibase base58btc of the multicodec-prefixed compressed public key. */
+export function didKeyOf(privateKeyOrPublicKey: string): string {
+  const compressed = SigningKey.computePublicKey(privateKeyOrPublicKey, true);
+  return `did:key:z${encodeBase58(concat([new Uint8Array(SECP256K1_PUB), compressed]))}`;
+}
+
+/** The DID of a key for a method; did:ethr needs the chain id it lives on. */
+export function didFor(privateKey: string, method: DidMethod, chainId?: number): string {
+  if (method === "key") return didKeyOf(privateKey);
+  if (chainId === undefined) throw new CliError("CONFIG_INVALID", "a did:ethr needs the ledger's chain id (pass --chain-id, or start the network so its deployment.json names it)", EXIT.USAGE);
+  return ethrDid(chainId, computeAddress(privateKey));
+}
+
+/**
+ * The ledger account a DID names, read off the identifier: a did:ethr's address (or compressed
+ * public key), or the address of a secp256k1 did:key. Throws INVALID_DID for anything else (an
+ * Ed25519 did:key has no ledger account).
+ */
+export function didAccount(did: string): Address {
+  if (typeof did !== "string" || !did.startsWith("did:") || did.length > 512) throw new CustodiaError("INVALID_DID", `not a DID: ${String(did).slice(0, 80)}`);
+  if (did.startsWith("did:ethr:")) {
+    const id = did.slice(did.lastIndexOf(":") + 1);
+    try {
+      if (/^0x[0-9a-fA-F]{40}$/.test(id)) return getAddress(id) as Address;
+      if (/^0x0[23][0-9a-fA-F]{64}$/.test(id)) return computeAddress(id) as Address;
+    } catch (e) {
+      throw new CustodiaError("INVALID_DID", "the did:ethr carries a bad address checksum or an invalid public key", undefined, { cause: e });
+    }
+    throw new CustodiaError("INVALID_DID", "a did:ethr must end in an address or a compressed public key");
+  }
+  if (did.startsWith("did:key:z")) {
+    let bytes: Uint8Array;
+    try {
+      const hex = decodeBase58(did.slice("did:key:z".length)).toString(16);
+      bytes = getBytes(`0x${hex.length % 2 ? "0" : ""}${hex}`);
+    } catch (e) {
+      throw new CustodiaError("INVALID_DID", "the did:key is not valid base58btc", undefined, { cause: e });
+    }
+    if (bytes.length === 35 && bytes[0] === SECP256K1_PUB[0] && bytes[1] === SECP256K1_PUB[1]) {
+      try {
+        return computeAddress(SigningKey.computePublicKey(hexlify(bytes.slice(2)), false)) as Address;
+      } catch (e) {
+        throw new CustodiaError("INVALID_DID", "the did:key carries an invalid secp256k1 key", undefined, { cause: e });
+      }
+    }
+    throw new CustodiaError("INVALID_DID", "only secp256k1 did:key identifiers name a ledger account");
+  }
+  throw new CustodiaError("INVALID_DID", "only did:ethr and did:key are supported");
+}
+
+/** The chain id a did:ethr names (`did:ethr:0x7a69:...`), undefined when it names none. */
+export function didEthrChainId(did: string): number | undefined {
+  const parts = did.split(":");
+  if (parts[0] !== "did" || parts[1] !== "ethr" || parts.length !== 4) return undefined;
+  const n = /^0x[0-9a-fA-F]+$/.test(parts[2]!) ? Number.parseInt(parts[2]!.slice(2), 16) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/* ----------------------------------------------------------------- wallets */
+
+/** A new wallet in memory, with a fresh random key (not written anywhere). */
+export function newWallet(method: DidMethod, chainId?: number): LoadedWallet {
+  const key = Wallet.createRandom().privateKey as `0x${string}`;
+  return { privateKey: key, address: computeAddress(key) as Address, did: didFor(key, method, chainId), method };
+}
+
+function walletError(code: "WALLET_MISSING" | "WALLET_EXISTS" | "WALLET_INVALID", message: string): CliError {
+  return new CliError(code, message, EXIT.LOCAL);
+}
+
+/**
+ * Writes a wallet to `path` with mode 0600 (its folder is created 0700 if missing). Refuses an
+ * existing file unless `force`: a wallet holds the only copy of a key, and overwriting it loses
+ * the identity for good. Without force the file is created exclusively, so two concurrent
+ * creations cannot both succeed; with force it is replaced atomically.
+ */
+export function saveWallet(path: string, wallet: LoadedWallet, options: { force?: boolean; chainId?: number } = {}): void {
+  const file: WalletFile = {
+    format: FORMAT,
+    method: wallet.method,
+    did: wallet.did,
+    address: wallet.address,
+    privateKey: wallet.privateKey,
+    ...(wallet.method === "ethr" && options.chainId !== undefined ? { chainId: options.chainId } : {}),
+    createdAt: new Date().toISOString(),
+  };
+  const text = JSON.stringify(file, null, 2) + "\n";
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw walletError("WALLET_INVALID", `cannot create the folder for the wallet file ${path}: ${(e as Error).message}`);
+  }
+  if (!options.force) {
+    try {
+      writeFileSync(path, text, { flag: "wx", mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw walletError("WALLET_EXISTS", `a wallet already exists at ${path}; pass --force to replace it (its key is then lost for good)`);
+      throw walletError("WALLET_INVALID", `cannot write the wallet file ${path}: ${(e as Error).message}`);
+    }
+    chmodSync(path, 0o600);
+    return;
+  }
+  const tmp = `${path}.${randomUUID()}.tmp`;
+  try {
+    writeFileSync(tmp, text, { flag: "wx", mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw walletError("WALLET_INVALID", `cannot write the wallet file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Creates a wallet with a fresh key and writes it to `path` (see saveWallet for the rules). */
+export function createWallet(path: string, method: DidMethod, options: { chainId?: number; force?: boolean } = {}): LoadedWallet {
+  const wallet = newWallet(method, options.chainId);
+  saveWallet(path, wallet, options);
+  return wallet;
+}
+
+/**
+ * Loads and checks a wallet file: it must exist (WALLET_MISSING), be readable by its owner only
+ * (WALLET_INVALID, as ssh does for keys), parse, and hold a key whose address and DID are the ones
+ * recorded (WALLET_INVALID otherwise: a hand-edited or damaged file must not sign as someone else).
+ */
+export function loadWallet(path: string): LoadedWallet {
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw walletError("WALLET_INVALID", `${path} is not a file`);
+    if (process.platform !== "win32" && (st.mode & 0o077) !== 0) {
+      throw walletError("WALLET_INVALID", `the wallet file ${path} can be read by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    }
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw walletError("WALLET_MISSING", `no wallet at ${path}; create one with: custodia wallet create`);
+    throw walletError("WALLET_INVALID", `cannot read the wallet file ${path}: ${(e as Error).message}`);
+  }
+  let raw: Partial<WalletFile>;
+  try {
+    raw = JSON.parse(text) as Partial<WalletFile>;
+  } catch {
+    throw walletError("WALLET_INVALID", `the wallet file ${path} is not valid JSON`);
+  }
+  if (raw === null || typeof raw !== "object" || raw.format !== FORMAT) throw walletError("WALLET_INVALID", `the wallet file ${path} is not a ${FORMAT} wallet`);
+  const { privateKey, method, did, address } = raw;
+  if (method !== "ethr" && method !== "key") throw walletError("WALLET_INVALID", `the wallet file ${path} names an unknown DID method`);
+  if (typeof privateKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) throw walletError("WALLET_INVALID", `the wallet file ${path} holds no valid private key`);
+  let derived: Address;
+  try {
+    derived = computeAddress(privateKey) as Address;
+  } catch {
+    throw walletError("WALLET_INVALID", `the wallet file ${path} holds no valid secp256k1 private key`);
+  }
+  if (typeof address !== "string" || address.toLowerCase() !== derived.toLowerCase()) throw walletError("WALLET_INVALID", `the wallet file ${path} records an address that is not its key's`);
+  if (typeof did !== "string") throw walletError("WALLET_INVALID", `the wallet file ${path} records no DID`);
+  const expected = method === "key" ? didKeyOf(privateKey) : (() => {
+    const chainId = didEthrChainId(did);
+    return chainId === undefined ? undefined : ethrDid(chainId, derived);
+  })();
+  if (did !== expected) throw walletError("WALLET_INVALID", `the wallet file ${path} records a DID that does not belong to its key`);
+  return { privateKey: privateKey.toLowerCase() as `0x${string}`, address: derived, did, method };
+}
+
+/* ------------------------------------------------------------------ tokens */
+
+/** Session tokens live four minutes (the gateway accepts at most 300 s) and are reused for reads. */
+export const SESSION_TOKEN_SECONDS = 240;
+/** Single-use tokens live a minute: they are spent on the request they were made for. */
+export const ONCE_TOKEN_SECONDS = 60;
+
+/**
+ * A DID-JWT for the gateway whose DID is `audience`, signed here with the wallet's key.
+ * `once: true` makes a single-use token for a state-changing call (fresh jti, short life);
+ * otherwise a session token that may be presented to read endpoints until it expires.
+ * did:ethr wallets sign ES256K-R (the key is recovered against the DID's account), did:key
+ * wallets ES256K (the key is in the DID).
+ */
+export async function tokenFor(wallet: LoadedWallet, audience: string, options: { once: boolean; nowSec?: number }): Promise<string> {
+  const iat = options.nowSec ?? Math.floor(Date.now() / 1000);
+  const exp = iat + (options.once ? ONCE_TOKEN_SECONDS : SESSION_TOKEN_SECONDS);
+  const recoverable = wallet.method === "ethr";
+  return createJWT(
+    { aud: audience, iat, exp, jti: randomUUID() },
+    { issuer: wallet.did, signer: ES256KSigner(getBytes(wallet.privateKey), recoverable) },
+    { alg: recoverable ? "ES256K-R" : "ES256K" },
+  );
+}
+
+/** An ethers signer over the wallet's key, for EIP-712 signatures and (admin) transactions. */
+export function signerOf(wallet: LoadedWallet): Wallet {
+  return new Wallet(wallet.privateKey);
+}
