@@ -77,3 +77,16 @@ export function resolveSettings(opts: GlobalOptions, io: CliIo): NetworkSettings
     walletPath: resolve(opts.wallet ?? env["CUSTODIA_WALLET"] ?? join(dataDir, "wallet.json")),
   };
 }
+
+/** Asks a JSON-RPC node its chain id; LEDGER_UNAVAILABLE (exit 3) when it cannot be reached. */
+export async function askChainId(rpcUrl: string, timeoutMs = 5_000): Promise<number> {
+  let body: { result?: unknown };
+  try {
+    const res = await fetch(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }), signal: AbortSignal.timeout(timeoutMs) });
+    body = (await res.json()) as { result?: unknown };
+  } catch (e) {
+    throw new CliError("LEDGER_UNAVAILABLE", `the ledger at ${rpcUrl} cannot be reached (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message})`, EXIT.UNAVAILABLE);
+  }
+  if (typeof body.result !== "string") throw new CliError("LEDGER_UNAVAILABLE", `${rpcUrl} did not answer eth_chainId`, EXIT.UNAVAILABLE);
+  return Number(BigInt(body.result));
+}

@@ -27,7 +27,7 @@ export interface CommandContext {
 const EXIT_HELP = `
 Exit codes:
   0  success
-  1  audit verify found a failure
+  1  a verification found a failure (audit verify/report, history, decisions)
   2  bad arguments or configuration
   3  the gateway or the ledger is unreachable (or answered 5xx)
   4  the gateway or the ledger refused the request

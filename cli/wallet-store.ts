@@ -9,9 +9,10 @@ import { randomUUID } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { ES256KSigner, createJWT } from "did-jwt";
-import { SigningKey, Wallet, computeAddress, concat, decodeBase58, encodeBase58, getAddress, getBytes, hexlify } from "ethers";
+import { SigningKey, Wallet, computeAddress, getBytes } from "ethers";
 import { ethrDid, type Address } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
+import { parseDid, secp256k1DidKey } from "../core/did.js";
 import { CliError, EXIT } from "./io.js";
 
 /** The DID methods a wallet can be created with. */
@@ -42,15 +43,12 @@ export interface WalletFile {
 }
 
 const FORMAT = "custodia-wallet/1";
-/** secp256k1-pub multicodec prefix (varint 0xe7). */
-const SECP256K1_PUB = [0xe7, 0x01] as const;
 
 /* ------------------------------------------------------------------- DIDs */
 
 /** The secp256k1 `did:key` of a key: multibase base58btc of the multicodec-prefixed compressed public key. */
 export function didKeyOf(privateKeyOrPublicKey: string): string {
-  const compressed = SigningKey.computePublicKey(privateKeyOrPublicKey, true);
-  return `did:key:z${encodeBase58(concat([new Uint8Array(SECP256K1_PUB), compressed]))}`;
+  return secp256k1DidKey(SigningKey.computePublicKey(privateKeyOrPublicKey, true));
 }
 
 /** The DID of a key for a method; did:ethr needs the chain id it lives on. */
@@ -66,35 +64,9 @@ export function didFor(privateKey: string, method: DidMethod, chainId?: number):
  * Ed25519 did:key has no ledger account).
  */
 export function didAccount(did: string): Address {
-  if (typeof did !== "string" || !did.startsWith("did:") || did.length > 512) throw new CustodiaError("INVALID_DID", `not a DID: ${String(did).slice(0, 80)}`);
-  if (did.startsWith("did:ethr:")) {
-    const id = did.slice(did.lastIndexOf(":") + 1);
-    try {
-      if (/^0x[0-9a-fA-F]{40}$/.test(id)) return getAddress(id) as Address;
-      if (/^0x0[23][0-9a-fA-F]{64}$/.test(id)) return computeAddress(id) as Address;
-    } catch (e) {
-      throw new CustodiaError("INVALID_DID", "the did:ethr carries a bad address checksum or an invalid public key", undefined, { cause: e });
-    }
-    throw new CustodiaError("INVALID_DID", "a did:ethr must end in an address or a compressed public key");
-  }
-  if (did.startsWith("did:key:z")) {
-    let bytes: Uint8Array;
-    try {
-      const hex = decodeBase58(did.slice("did:key:z".length)).toString(16);
-      bytes = getBytes(`0x${hex.length % 2 ? "0" : ""}${hex}`);
-    } catch (e) {
-      throw new CustodiaError("INVALID_DID", "the did:key is not valid base58btc", undefined, { cause: e });
-    }
-    if (bytes.length === 35 && bytes[0] === SECP256K1_PUB[0] && bytes[1] === SECP256K1_PUB[1]) {
-      try {
-        return computeAddress(SigningKey.computePublicKey(hexlify(bytes.slice(2)), false)) as Address;
-      } catch (e) {
-        throw new CustodiaError("INVALID_DID", "the did:key carries an invalid secp256k1 key", undefined, { cause: e });
-      }
-    }
-    throw new CustodiaError("INVALID_DID", "only secp256k1 did:key identifiers name a ledger account");
-  }
-  throw new CustodiaError("INVALID_DID", "only did:ethr and did:key are supported");
+  const account = parseDid(did).account;
+  if (!account) throw new CustodiaError("INVALID_DID", "only did:ethr and secp256k1 did:key identifiers name a ledger account");
+  return account;
 }
 
 /** The chain id a did:ethr names (`did:ethr:0x7a69:...`), undefined when it names none. */

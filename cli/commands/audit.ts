@@ -7,7 +7,7 @@
  * with exit 0 when everything verifies, 1 on any finding, 3 when the gateway or the ledger cannot
  * be reached.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { CustodiaError, isCustodiaError } from "../../core/errors.js";
@@ -18,6 +18,8 @@ import { formatVerifyReport, verifyAudit, type VerifyReport } from "../audit/ver
 import { renderReport } from "../audit/report.js";
 import { CliError, EXIT, printResult, progress, type ExitCode } from "../io.js";
 import type { CommandContext } from "../main.js";
+import { askChainId } from "../context.js";
+import { loadWallet } from "../wallet-store.js";
 
 /** Registers the `audit` command group: `verify` and `report`. */
 export function registerAudit(program: Command, ctx: CommandContext): Command {
@@ -111,7 +113,8 @@ async function verifyReport(ctx: CommandContext, flags: VerifyFlags): Promise<Ve
     throw new CliError("CONFIG_INVALID", "no Custodia contract to audit: pass --contract, set CUSTODIA_CONTRACT, or point --data-dir at a deployment", EXIT.USAGE);
   }
   const contract = settings.contract;
-  const auditor = readAuditorWallet(settings.walletPath);
+  const wallet = loadWallet(settings.walletPath);
+  const auditor: AuditorKey = { privateKey: wallet.privateKey, did: wallet.did };
   const chainId = settings.chainId ?? (await askChainId(settings.rpcUrl));
   const provider = jsonRpcProvider(settings.rpcUrl, chainId, 10_000);
   try {
@@ -158,44 +161,4 @@ function parseBlock(value: string | undefined): number | undefined {
   return n;
 }
 
-/**
- * Reads the auditor's key and DID from the wallet file: any JSON object with `privateKey` (0x, 32
- * bytes) and `did`, which includes the custodia-wallet/1 files `custodia wallet create` writes.
- * WALLET_MISSING / WALLET_INVALID (exit 5) otherwise; the key is checked against the DID by the
- * gateway client. Kept small and local until the CLI's wallet store is shared by every command.
- */
-function readAuditorWallet(path: string): AuditorKey {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new CliError("WALLET_MISSING", `no wallet at ${path}: the auditor's wallet is needed to sign in to the gateway (pass --wallet)`, EXIT.LOCAL);
-    throw new CliError("WALLET_INVALID", `cannot read the wallet file ${path}: ${(e as Error).message}`, EXIT.LOCAL);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new CliError("WALLET_INVALID", `the wallet file ${path} is not valid JSON`, EXIT.LOCAL);
-  }
-  const w = raw as { privateKey?: unknown; did?: unknown } | null;
-  if (w === null || typeof w !== "object" || typeof w.privateKey !== "string" || typeof w.did !== "string") {
-    throw new CliError("WALLET_INVALID", `the wallet file ${path} has no "privateKey" and "did"`, EXIT.LOCAL);
-  }
-  return { privateKey: w.privateKey, did: w.did };
-}
 
-/** The chain id of the node at `url` (eth_chainId), when neither flags nor deployment.json say it. */
-async function askChainId(url: string): Promise<number> {
-  let body: { result?: unknown } | undefined;
-  try {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }), signal: AbortSignal.timeout(10_000) });
-    body = (await res.json()) as { result?: unknown };
-  } catch (e) {
-    const why = (e as { cause?: { code?: unknown } })?.cause?.code ?? (e instanceof Error ? e.message : String(e));
-    throw new CliError("LEDGER_UNAVAILABLE", `the ledger at ${url} cannot be reached: ${String(why)}`, EXIT.UNAVAILABLE);
-  }
-  const id = typeof body?.result === "string" ? Number(body.result) : NaN;
-  if (!Number.isSafeInteger(id) || id <= 0) throw new CliError("LEDGER_UNAVAILABLE", `the ledger at ${url} gave no chain id`, EXIT.UNAVAILABLE);
-  return id;
-}

@@ -38,7 +38,7 @@ import { hashCanonical, sha256, toHex0x } from "../../core/hash.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { hashFromHex, leafHash, proofFromHex, verifyConsistency, verifyInclusion } from "../../core/merkle.js";
 import { EvmLedger, jsonRpcProvider } from "../../contracts/evm-ledger.js";
-import type { NetworkSettings } from "../context.js";
+import { askChainId, type NetworkSettings } from "../context.js";
 import { logIdFor } from "../../core/logs.js";
 import { GatewayClient, type ConsentSubmissionResult, type GatewayHealth, type HistoryEntry } from "../gateway-http.js";
 import { CliError, EXIT, printResult, type ExitCode } from "../io.js";
@@ -146,18 +146,6 @@ export function domainFor(settings: Pick<NetworkSettings, "chainId" | "contract"
   return custodiaDomain(chainId, contract);
 }
 
-/** Asks a JSON-RPC node its chain id; LEDGER_UNAVAILABLE (exit 3) when it cannot be reached. */
-export async function askChainId(rpcUrl: string, timeoutMs = 5_000): Promise<number> {
-  let body: { result?: unknown };
-  try {
-    const res = await fetch(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }), signal: AbortSignal.timeout(timeoutMs) });
-    body = (await res.json()) as { result?: unknown };
-  } catch (e) {
-    throw new CliError("LEDGER_UNAVAILABLE", `cannot reach the ledger at ${rpcUrl} (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message})`, EXIT.UNAVAILABLE);
-  }
-  if (typeof body.result !== "string") throw new CliError("LEDGER_UNAVAILABLE", `${rpcUrl} did not answer eth_chainId`, EXIT.UNAVAILABLE);
-  return Number(BigInt(body.result));
-}
 
 /**
  * The Custodia contract over JSON-RPC (settings.rpcUrl), read-only or submitting as `signer`.

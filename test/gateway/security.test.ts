@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InjectOptions } from "fastify";
 import { Wallet } from "ethers";
-import { randomUUID } from "node:crypto";
 import { sampleRecords, startTestGateway, type Identity, type TestGateway } from "./harness.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

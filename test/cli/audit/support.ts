@@ -6,10 +6,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
+import { computeAddress } from "ethers";
 import type { CliIo } from "../../../cli/io.js";
+import { saveWallet } from "../../../cli/wallet-store.js";
+import type { Address } from "../../../core/domain.js";
 import { hre } from "../../helpers/hardhat.js";
 
 /** A listening server and how to stop it. */
@@ -103,10 +105,11 @@ export function captureIo(isTTY = false): CliIo & { out(): string; err(): string
   };
 }
 
-/** Writes a wallet file `{ privateKey, did }` (mode 0600) into `dir`; returns its path. */
+/** Writes a wallet file (the CLI's own format, mode 0600) into `dir`; returns its path. */
 export function writeWallet(dir: string, privateKey: string, did: string): string {
   const path = join(dir, `wallet-${randomUUID()}.json`);
-  writeFileSync(path, JSON.stringify({ privateKey, did }), { mode: 0o600 });
+  const method = did.startsWith("did:key:") ? "key" : "ethr";
+  saveWallet(path, { privateKey: privateKey as `0x${string}`, did, method, address: computeAddress(privateKey) as Address }, { chainId: 31337 });
   return path;
 }
 
