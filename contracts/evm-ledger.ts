@@ -57,6 +57,31 @@ export function jsonRpcProvider(url: string, chainId: number, timeoutMs = 5_000)
   return new JsonRpcProvider(req, network, { staticNetwork: network, cacheTimeout: -1, pollingInterval: 250, batchStallTime: 0 });
 }
 
+/** Per provider and sending account: the serialised send queue and the next nonce. */
+interface SenderState {
+  address: string;
+  queue: Promise<unknown>;
+  /** undefined: ask the node (at start, and after any failed send). */
+  next: number | undefined;
+}
+const senders = new WeakMap<Provider, Map<string, SenderState>>();
+
+/** Every EvmLedger submitting as the same account through the same provider shares one nonce sequence. */
+async function nonceState(provider: Provider, signer: Signer): Promise<SenderState> {
+  const address = getAddress(await signer.getAddress());
+  let byAccount = senders.get(provider);
+  if (!byAccount) {
+    byAccount = new Map();
+    senders.set(provider, byAccount);
+  }
+  let state = byAccount.get(address);
+  if (!state) {
+    state = { address, queue: Promise.resolve(), next: undefined };
+    byAccount.set(address, state);
+  }
+  return state;
+}
+
 /** The EVM adapter of the ledger port (ethers 6). */
 export class EvmLedger implements LedgerPort {
   readonly kind = "evm" as const;
@@ -67,8 +92,9 @@ export class EvmLedger implements LedgerPort {
   private readonly contract: Contract;
   private readonly deployBlock: number;
   private readonly pollMs: number;
-  /** Sends from one signer are serialised so nonces never race; receipts are awaited outside. */
-  private sendQueue: Promise<unknown> = Promise.resolve();
+  /** This adapter's latest submission (close() waits for it). */
+  private lastSend: Promise<unknown> = Promise.resolve();
+  private feeCache: { at: number; value: Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { gasPrice: bigint }> } | undefined;
   private domainCache: Eip712Domain | undefined;
   private readonly blockTimes = new Map<number, number>();
 
@@ -278,7 +304,7 @@ export class EvmLedger implements LedgerPort {
   }
 
   async close(): Promise<void> {
-    await this.sendQueue.catch(() => undefined);
+    await this.lastSend;
   }
 
   /** Decodes one contract log into a ledger event; foreign logs give null. */
@@ -318,6 +344,22 @@ export class EvmLedger implements LedgerPort {
 
   /* ------------------------------------------------------------ plumbing */
 
+  /** EIP-1559 fees (or a legacy gas price), refreshed at most once a second. */
+  private async fees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { gasPrice: bigint }> {
+    const now = Date.now();
+    if (!this.feeCache || now - this.feeCache.at > 1_000) {
+      const pending = this.guard(() => this.provider.getFeeData()).then((f) => {
+        const value = f.maxFeePerGas !== null && f.maxPriorityFeePerGas !== null ? { maxFeePerGas: f.maxFeePerGas, maxPriorityFeePerGas: f.maxPriorityFeePerGas } : { gasPrice: f.gasPrice ?? 0n };
+        return value;
+      });
+      this.feeCache = { at: now, value: pending };
+      pending.catch(() => {
+        if (this.feeCache?.value === pending) this.feeCache = undefined;
+      });
+    }
+    return this.feeCache.value;
+  }
+
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -336,11 +378,28 @@ export class EvmLedger implements LedgerPort {
   }
 
   private async writeWithLogs(method: string, args: unknown[]): Promise<{ result: TxResult; logs: readonly Log[] }> {
-    if (!this.signer) throw new CustodiaError("CONFIG_INVALID", "this ledger adapter has no signer: writes need one");
+    const signer = this.signer;
+    if (!signer) throw new CustodiaError("CONFIG_INVALID", "this ledger adapter has no signer: writes need one");
     const fn = this.contract.getFunction(method);
-    // Only the submission is serialised (nonce order); mining is awaited concurrently.
-    const sent = this.sendQueue.then(() => this.guard(() => fn.send(...args) as Promise<ContractTransactionResponse>));
-    this.sendQueue = sent.catch(() => undefined);
+    // Simulation and fees run concurrently with other writes: a rule violation surfaces here,
+    // before a nonce is taken. Only nonce assignment, signing and broadcast are serialised per
+    // signer, with the nonce counted locally; mining is awaited concurrently.
+    const [gas, fees] = await Promise.all([this.guard(() => fn.estimateGas(...args)), this.fees()]);
+    const sender = await nonceState(this.provider, signer);
+    const sent = sender.queue.then(async () => {
+      sender.next ??= await this.guard(() => this.provider.getTransactionCount(sender.address, "pending"));
+      const nonce = sender.next;
+      try {
+        const tx = await this.guard(() => fn.send(...args, { nonce, gasLimit: (gas * 6n) / 5n, ...fees }) as Promise<ContractTransactionResponse>);
+        sender.next = nonce + 1;
+        return tx;
+      } catch (e) {
+        sender.next = undefined; // unknown whether the nonce was used: ask the node next time
+        throw e;
+      }
+    });
+    sender.queue = sent.catch(() => undefined);
+    this.lastSend = sender.queue;
     const tx = await sent;
     const receipt = await this.guard(() => tx.wait());
     if (!receipt) throw new CustodiaError("LEDGER_UNAVAILABLE", "transaction was not mined");
