@@ -66,6 +66,11 @@ interface SenderState {
 }
 const senders = new WeakMap<Provider, Map<string, SenderState>>();
 
+function isNonceConflict(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === "NONCE_EXPIRED" || code === "REPLACEMENT_UNDERPRICED" || /nonce too low|already known/i.test(String((e as Error)?.message));
+}
+
 /** Every EvmLedger submitting as the same account through the same provider shares one nonce sequence. */
 async function nonceState(provider: Provider, signer: Signer): Promise<SenderState> {
   const address = getAddress(await signer.getAddress());
@@ -387,15 +392,19 @@ export class EvmLedger implements LedgerPort {
     const [gas, fees] = await Promise.all([this.guard(() => fn.estimateGas(...args)), this.fees()]);
     const sender = await nonceState(this.provider, signer);
     const sent = sender.queue.then(async () => {
-      sender.next ??= await this.guard(() => this.provider.getTransactionCount(sender.address, "pending"));
-      const nonce = sender.next;
-      try {
-        const tx = await this.guard(() => fn.send(...args, { nonce, gasLimit: (gas * 6n) / 5n, ...fees }) as Promise<ContractTransactionResponse>);
-        sender.next = nonce + 1;
-        return tx;
-      } catch (e) {
-        sender.next = undefined; // unknown whether the nonce was used: ask the node next time
-        throw e;
+      for (let attempt = 0; ; attempt++) {
+        sender.next ??= await this.guard(() => this.provider.getTransactionCount(sender.address, "pending"));
+        const nonce = sender.next;
+        try {
+          const tx = (await fn.send(...args, { nonce, gasLimit: (gas * 6n) / 5n, ...fees })) as ContractTransactionResponse;
+          sender.next = nonce + 1;
+          return tx;
+        } catch (e) {
+          sender.next = undefined; // unknown whether the nonce was used: ask the node next time
+          // the same key sent something else meanwhile (another process, a wallet): once more on a fresh nonce
+          if (attempt === 0 && isNonceConflict(e)) continue;
+          throw mapLedgerError(e, this.iface);
+        }
       }
     });
     sender.queue = sent.catch(() => undefined);

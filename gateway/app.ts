@@ -188,7 +188,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       at: new Date(deps.clock()).toISOString(),
     };
     const receipt = await deps.logs.access.append(entry);
-    await deps.subjectIndex.add(args.subject, "access", receipt.index);
+    deps.subjectIndex.add(args.subject, "access", receipt.index);
     return { subject: args.subject, decision: entry.decision, reason: String(reason), block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
   }
 
@@ -292,7 +292,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     await deps.explanations.eraseSubject(account);
     const erased = await deps.vault.erase(account);
     const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() });
-    await deps.subjectIndex.add(account, "access", receipt.index);
+    deps.subjectIndex.add(account, "access", receipt.index);
     return { erased: true, ledger: ledgerTx, receipt: receiptOf("access", receipt) };
   });
 
@@ -406,7 +406,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // personal explanation is not written back
     const stillActive = await Promise.all(run.decisions.map(async (d) => (await deps.vault.status(d.subject as Address)) === "active"));
     await deps.explanations.putMany(run.decisions.filter((_, i) => stillActive[i]).map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
-    await Promise.all(run.decisions.map((d, i) => deps.subjectIndex.add(d.subject as Address, "decisions", receipts[i]!.index)));
+    run.decisions.forEach((d, i) => deps.subjectIndex.add(d.subject as Address, "decisions", receipts[i]!.index));
     return {
       runId,
       modelHash: run.modelHash,

@@ -51,6 +51,7 @@ export interface VaultCodec {
 
 /** Per-subject index of log entries, for a subject's own history (GDPR Art. 15). */
 export interface SubjectIndexPort {
-  add(subject: Address, log: string, index: number): Promise<void>;
+  /** Records an entry for a subject in the background (list() sees it). */
+  add(subject: Address, log: string, index: number): void;
   list(subject: Address, log: string, limit: number): Promise<number[]>;
 }

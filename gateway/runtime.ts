@@ -144,7 +144,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     }
 
     // The per-subject index is derived from the logs: replay what a crash may have left unindexed.
-    const subjectIndex = new LevelSubjectIndex(sub("subjects"));
+    const subjectIndex = new LevelSubjectIndex(sub("subjects"), onError);
     const explanations = new ExplanationStore(sub("explanations"));
     for (const name of ["access", "decisions"] as const) {
       const from = Math.min(await subjectIndex.watermark(name), logs[name].size);
@@ -205,7 +205,9 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
         clearInterval(pruner);
         await app.close();
         for (const name of ["access", "decisions"] as const) await anchorers[name].stop();
-        for (const name of ["access", "decisions"] as const) await subjectIndex.setWatermark(name, logs[name].size);
+        // the watermark moves only over an index known complete; otherwise the next start replays
+        const indexed = await subjectIndex.flush().then(() => true, (e: unknown) => (onError(e), false));
+        if (indexed) for (const name of ["access", "decisions"] as const) await subjectIndex.setWatermark(name, logs[name].size);
         for (const o of opened.reverse()) await o.close();
         await db.close();
       },

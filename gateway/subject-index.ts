@@ -7,7 +7,10 @@ import type { SubjectIndexPort } from "./ports.js";
  * of the whole log. Derived data: the log is the record; `rebuild` restores the index from it.
  */
 export class LevelSubjectIndex implements SubjectIndexPort {
-  constructor(private readonly db: JsonSublevel) {}
+  constructor(
+    private readonly db: JsonSublevel,
+    private readonly onError: (e: unknown) => void = () => undefined,
+  ) {}
 
   private static key(subject: Address, log: string, index: number): string {
     return `${subject.toLowerCase()}:${log}:${index.toString().padStart(12, "0")}`;
@@ -15,24 +18,47 @@ export class LevelSubjectIndex implements SubjectIndexPort {
 
   private pending: { type: "put"; key: string; value: number }[] = [];
   private flushing: Promise<void> | undefined;
+  private scheduled = false;
 
   /**
-   * Records an entry for a subject. Writes from concurrent requests are coalesced into one batch;
-   * the promise resolves once the batch holding this entry is written.
+   * Records an entry for a subject, off the request path: the log entry is already durable, and
+   * this index is derived from it (after a crash, the runtime replays the entries past the
+   * watermark). Writes are coalesced into one batch per event-loop turn; `list` and `flush` wait
+   * for them, so a subject always sees its own entries.
    */
-  add(subject: Address, log: string, index: number): Promise<void> {
+  add(subject: Address, log: string, index: number): void {
     this.pending.push({ type: "put", key: LevelSubjectIndex.key(subject, log, index), value: 1 });
-    this.flushing ??= Promise.resolve().then(async () => {
-      const ops = this.pending;
-      this.pending = [];
-      this.flushing = undefined;
-      await this.db.batch(ops);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush().catch((e: unknown) => this.onError(e));
     });
-    return this.flushing;
+  }
+
+  /**
+   * Writes everything added so far. A failed batch is kept and retried by the next flush; the
+   * error is thrown to this caller (the runtime then leaves the watermark where it was).
+   */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing.catch(() => undefined);
+    if (this.pending.length === 0) return;
+    const ops = this.pending;
+    this.pending = [];
+    this.flushing = this.db.batch(ops).catch((e: unknown) => {
+      this.pending = ops.concat(this.pending);
+      throw e;
+    });
+    try {
+      await this.flushing;
+    } finally {
+      this.flushing = undefined;
+    }
   }
 
   /** The newest `limit` entry indexes for a subject in one log, oldest first. */
   async list(subject: Address, log: string, limit: number): Promise<number[]> {
+    await this.flush();
     const prefix = `${subject.toLowerCase()}:${log}:`;
     const out: number[] = [];
     for await (const key of this.db.keys({ gte: prefix, lt: `${prefix}~`, reverse: true, limit })) out.push(Number(key.slice(prefix.length)));
