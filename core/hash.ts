@@ -1,10 +1,11 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { canonicalBytes } from "./jcs.js";
 import { CustodiaError } from "./errors.js";
 
 /** SHA-256 of bytes. */
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
+  // one-shot hashing (no Hash object per call): this runs for every log entry
+  return new Uint8Array(hash("sha256", data, "buffer"));
 }
 
 /** SHA-256 of the RFC 8785 canonical form of a JSON value: the hash of every structured record. */

@@ -17,6 +17,8 @@ export function canonicalize(value: unknown): string {
   return out;
 }
 
+const utf8 = new TextEncoder();
+
 export function canonicalBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalize(value));
+  return utf8.encode(canonicalize(value));
 }
