@@ -12,14 +12,15 @@
  * per-cluster, per-feature spreads; optionally backed by a SharedArrayBuffer so k-means workers
  * can use it without a copy.
  */
+import { AGE_BANDS, GENDERS } from "../core/index.js";
 import { Rng } from "./rng.js";
 import { fail, type Matrix } from "./matrix.js";
 import { DAY_SECONDS, type Profile, type Transaction } from "./features.js";
 
 export const CATEGORIES = ["grocery", "fashion", "electronics", "home", "beauty", "travel"] as const;
 export const CHANNELS = ["online", "store", "app"] as const;
-export const AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55+"] as const;
-export const GENDERS = ["female", "male", "nonbinary"] as const;
+// the vault's vocabularies (core/domain.ts), so generated profiles ingest as they are
+export { AGE_BANDS, GENDERS };
 export const REGIONS = ["north", "south", "east", "west"] as const;
 
 export interface Persona {
@@ -53,7 +54,7 @@ export const PERSONAS: readonly Persona[] = [
     basketSigma: 0.35,
     channels: [0.12, 0.03, 0.85],
     categories: [0.05, 0.5, 0.05, 0.05, 0.35, 0],
-    ages: [0.35, 0.35, 0.15, 0.1, 0.05],
+    ages: [0.35, 0.35, 0.15, 0.1, 0.03, 0.02],
   },
   {
     name: "store-grocers",
@@ -65,7 +66,7 @@ export const PERSONAS: readonly Persona[] = [
     basketSigma: 0.3,
     channels: [0.04, 0.92, 0.04],
     categories: [0.82, 0.02, 0.01, 0.13, 0.02, 0],
-    ages: [0.05, 0.15, 0.25, 0.3, 0.25],
+    ages: [0.05, 0.15, 0.25, 0.3, 0.15, 0.1],
   },
   {
     name: "big-ticket-online",
@@ -77,7 +78,7 @@ export const PERSONAS: readonly Persona[] = [
     basketSigma: 0.4,
     channels: [0.88, 0.1, 0.02],
     categories: [0, 0.05, 0.6, 0.35, 0, 0],
-    ages: [0.1, 0.3, 0.3, 0.2, 0.1],
+    ages: [0.1, 0.3, 0.3, 0.2, 0.06, 0.04],
   },
   {
     name: "lapsed",
@@ -89,7 +90,7 @@ export const PERSONAS: readonly Persona[] = [
     basketSigma: 0.5,
     channels: [0.4, 0.4, 0.2],
     categories: [0.35, 0.25, 0.1, 0.15, 0.15, 0],
-    ages: [0.15, 0.2, 0.2, 0.2, 0.25],
+    ages: [0.15, 0.2, 0.2, 0.2, 0.15, 0.1],
   },
   {
     name: "new-joiners",
@@ -101,7 +102,7 @@ export const PERSONAS: readonly Persona[] = [
     basketSigma: 0.4,
     channels: [0.3, 0.05, 0.65],
     categories: [0.2, 0.4, 0.1, 0.05, 0.25, 0],
-    ages: [0.4, 0.35, 0.15, 0.07, 0.03],
+    ages: [0.4, 0.35, 0.15, 0.07, 0.018, 0.012],
   },
   {
     name: "travel-premium",
@@ -113,7 +114,7 @@ export const PERSONAS: readonly Persona[] = [
     basketSigma: 0.35,
     channels: [0.7, 0.02, 0.28],
     categories: [0, 0.15, 0.1, 0, 0, 0.75],
-    ages: [0.05, 0.25, 0.3, 0.25, 0.15],
+    ages: [0.05, 0.25, 0.3, 0.25, 0.09, 0.06],
   },
 ];
 
@@ -184,7 +185,7 @@ export function generateCustomers(opts: CustomerOptions): CustomerData {
     }
     const profile: Profile = { subject, joinedAt };
     if (rng.next() >= missingRate) profile.ageBand = AGE_BANDS[rng.pick(p.ages)]!;
-    if (rng.next() >= missingRate) profile.gender = GENDERS[rng.pick([0.49, 0.49, 0.02])]!;
+    if (rng.next() >= missingRate) profile.gender = GENDERS[rng.pick([0.49, 0.49, 0.01, 0.01])]!;
     if (rng.next() >= missingRate) profile.region = REGIONS[rng.pick([0.25, 0.25, 0.25, 0.25])]!;
     profiles.push(profile);
   }

@@ -89,10 +89,6 @@ async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, inde
   return out;
 }
 
-/** The synthetic generator's open "55+" band, split into the vault's two closed ones (its "nonbinary" is the vault's "other"). */
-function vaultAgeBand(band: string, i: number): string {
-  return band === "55+" ? (i % 2 === 0 ? "55-64" : "65+") : band;
-}
 
 /** Which consents customer i gives in the demo: most to partner A, a third to partner B, one in ten to B only. */
 function plan(i: number): { a: boolean; b: boolean; revokeA: boolean; demographic: boolean } {
@@ -185,7 +181,7 @@ export async function runDemo(options: DemoOptions, io: CliIo = processIo()): Pr
     const subjectOf = new Map(data.profiles.map((p, i) => [p.subject, customers[i]!.address]));
     const records: unknown[][] = customers.map(() => []);
     data.profiles.forEach((p, i) => {
-      records[i]!.push({ kind: "profile", subject: customers[i]!.address, joinedAt: p.joinedAt, ...(p.ageBand ? { ageBand: vaultAgeBand(p.ageBand, i) } : {}), ...(p.gender ? { gender: p.gender === "nonbinary" ? "other" : p.gender } : {}), ...(p.region ? { region: p.region } : {}), email: `customer${i + 1}@example.com`, income: 20_000 + ((i * 7919) % 90_000) });
+      records[i]!.push({ kind: "profile", subject: customers[i]!.address, joinedAt: p.joinedAt, ...(p.ageBand ? { ageBand: p.ageBand } : {}), ...(p.gender ? { gender: p.gender } : {}), ...(p.region ? { region: p.region } : {}), email: `customer${i + 1}@example.com`, income: 20_000 + ((i * 7919) % 90_000) });
     });
     const txCount = new Map<string, number>();
     for (const t of data.transactions) {

@@ -117,6 +117,14 @@ export function didHash(did: string): Bytes32 {
   return toHex0x(sha256(new TextEncoder().encode(did)));
 }
 
+/** Age bands of customer profiles (demographic category). */
+export const AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"] as const;
+export type AgeBand = (typeof AGE_BANDS)[number];
+
+/** Gender values of customer profiles (demographic category). */
+export const GENDERS = ["female", "male", "other", "undisclosed"] as const;
+export type Gender = (typeof GENDERS)[number];
+
 export interface Member {
   account: Address;
   /** SHA-256 of the member's DID string (hex, 0x-prefixed). */

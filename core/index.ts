@@ -41,6 +41,10 @@ export {
   ethrDid,
   didHash,
   PERMISSION_REASONS,
+  AGE_BANDS,
+  GENDERS,
+  type AgeBand,
+  type Gender,
   type RoleName,
   type RoleId,
   type PurposeKey,
@@ -96,3 +100,7 @@ export type {
   LedgerEvent,
   LedgerEventType,
 } from "./ledger.js";
+export { parseDid, secp256k1DidKey, SUPPORTED_DID_METHODS, type DidInfo } from "./did.js";
+export { LOG_NAMES, logIdFor, type LogName } from "./logs.js";
+export { checkpointMessage, verifyCheckpointSignature, type SignedCheckpoint } from "./checkpoint.js";
+export { stateChange, needsBlockTime, LedgerHistory, type StateChange, type StateLookup } from "./ledger-state.js";

@@ -8,6 +8,7 @@
  * CustodiaError("INVALID_ARGUMENT", ..., { reason, line?, index?, field?, problems, ... }).
  */
 import { getAddress } from "ethers";
+import { AGE_BANDS, GENDERS, type AgeBand, type Gender } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import {
   CATEGORIES,
@@ -25,11 +26,8 @@ export type RecordKind = (typeof RECORD_KINDS)[number];
 export const CHANNELS = ["online", "store", "app", "phone"] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export const AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"] as const;
-export type AgeBand = (typeof AGE_BANDS)[number];
-
-export const GENDERS = ["female", "male", "other", "undisclosed"] as const;
-export type Gender = (typeof GENDERS)[number];
+// the profile vocabularies are the domain's (the synthetic generator and the fairness report use them too)
+export { AGE_BANDS, GENDERS, type AgeBand, type Gender };
 
 /** One card/account transaction of a subject. `id` is unique per subject. */
 export interface TransactionRecord {
