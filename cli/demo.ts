@@ -31,7 +31,7 @@ import { GatewayClient, type GatewayHealth } from "./gateway-http.js";
 import { EXIT, exitCodeOf, printError, printResult, processIo, progress, type CliIo, type ExitCode } from "./io.js";
 import { addAgreement, addMember } from "./commands/admin.js";
 import { queryData, runSegmentation } from "./commands/partner.js";
-import { eraseMine, grantConsent, readOwnLog, revokeConsent, type OwnLogReport } from "./commands/wallet.js";
+import { commitMine, eraseMine, grantConsent, readOwnLog, revokeConsent, type OwnLogReport } from "./commands/wallet.js";
 import { newWallet, saveWallet, type LoadedWallet } from "./wallet-store.js";
 // The independent auditor (cli/audit/, written separately): the demo ends with its verification.
 import { formatVerifyReport, verifyAudit, type VerifyReport } from "./audit/verify.js";
@@ -64,7 +64,7 @@ export interface DemoSummary {
   consents: { granted: number; onlyOnePartner: number; bothPartners: number; revoked: number };
   queries: { allowed: number; denied: number; deniedByReason: Record<string, number> };
   segmentation: { runId: string; included: number; excluded: number; segments: Record<string, number> };
-  erasure: { subject: Address; deniedAfterwards: string };
+  erasure: { subject: Address; ledgerTx: string | null; deniedAfterwards: string };
   customerCheck: { subject: Address; history: Pick<OwnLogReport, "verified" | "pending" | "failed">; decisions: Pick<OwnLogReport, "verified" | "pending" | "failed"> };
   logs: Record<string, { size: number; anchored: number }>;
   audit: { ok: boolean; failures: number; logs: { name: string; size: number; anchoredSize: number; entriesVerified: number; pending: number }[] };
@@ -264,10 +264,12 @@ export async function runDemo(options: DemoOptions, io: CliIo = processIo()): Pr
     /* ------------------------------------------------ erasure, and a customer's own check */
     const erasedIndex = plans.findIndex((p) => p.a && !p.revokeA);
     const erased = customers[erasedIndex]!;
-    await eraseMine(clientFor(erased));
+    // the wallet commits to the vault's record of its data, then erases it: both on the ledger
+    await commitMine(clientFor(erased), erased, settings);
+    const erasure = await eraseMine(clientFor(erased), erased, settings);
     const after = await queryData(aClient, [erased.address], "profiling", ["transactions"]);
     count(after);
-    say(`customer ${erased.address} erased their data; the next request for it: ${after.results[0]!.reason}`);
+    say(`customer ${erased.address} erased their data (recorded on the ledger in block ${erasure.ledger?.blockNumber ?? "?"}); the next request for it: ${after.results[0]!.reason}`);
     lap("erasure");
 
     const logs = await waitForAnchors(probe, 30_000);
@@ -306,7 +308,7 @@ export async function runDemo(options: DemoOptions, io: CliIo = processIo()): Pr
       consents: { granted: grants, onlyOnePartner: plans.filter((p) => p.a !== p.b).length, bothPartners: both, revoked: revokers.length },
       queries: { allowed, denied, deniedByReason },
       segmentation: { runId: seg.runId, included: seg.included, excluded: seg.excluded, segments },
-      erasure: { subject: erased.address, deniedAfterwards: after.results[0]!.reason },
+      erasure: { subject: erased.address, ledgerTx: erasure.ledger?.txId ?? null, deniedAfterwards: after.results[0]!.reason },
       customerCheck: {
         subject: checker.address,
         history: { verified: history.verified, pending: history.pending, failed: history.failed },

@@ -116,6 +116,25 @@ export interface SegmentationResult {
   decisions: { subject: Address; segment: string; receipt: LogReceipt }[];
 }
 
+/** GET /v1/me/data: what the vault holds for the caller (never the data), and the ledger's record of it. */
+export interface MyData {
+  subject: Address;
+  status: "active" | "erased" | "unknown";
+  /** The vault's salted commitment to the subject's records (the tombstone's, once erased). */
+  commitment: Bytes32 | null;
+  records?: number;
+  committedAt?: number;
+  ledger: { committed: boolean; committedAt: number | null; erasedAt: number | null };
+  /** The subject's next data nonce on the ledger (decimal). */
+  dataNonce: string;
+}
+
+/** A wallet-signed DataCommitment or ErasureRequest, as the gateway relays it. */
+export interface SignedDataRequest {
+  message: { subject: Address; commitment: Bytes32; nonce: string; deadline: number };
+  signature: string;
+}
+
 /** POST /v1/me/erasure. */
 export interface ErasureResult {
   erased: boolean;
@@ -196,8 +215,18 @@ export class GatewayClient {
     return this.request("GET", "/v1/me/decisions", undefined, "session");
   }
 
-  erase(): Promise<ErasureResult> {
-    return this.request("POST", "/v1/me/erasure", {}, "once");
+  myData(): Promise<MyData> {
+    return this.request("GET", "/v1/me/data", undefined, "session");
+  }
+
+  /** POST /v1/me/commitments: relays a wallet-signed DataCommitment to the ledger. */
+  commitData(signed: SignedDataRequest): Promise<{ txId: string; blockNumber: number }> {
+    return this.request("POST", "/v1/me/commitments", signed, "once");
+  }
+
+  /** POST /v1/me/erasure, with the wallet-signed ErasureRequest when the ledger records the data. */
+  erase(signed?: SignedDataRequest): Promise<ErasureResult> {
+    return this.request("POST", "/v1/me/erasure", signed ?? {}, "once");
   }
 
   /** RFC 9162 consistency proof between two sizes of a log (open to any authenticated caller). */

@@ -8,7 +8,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { getAddress, type Wallet } from "ethers";
-import { CATEGORIES, categoryMask, purposeId, type AccessEvent, type Address, type ConsentRecord } from "../core/domain.js";
+import { CATEGORIES, categoryMask, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
 import { runIdOf, segmentRun, toDecisionRecord } from "../analytics/model.js";
 import type { Profile, Transaction } from "../analytics/features.js";
 import type { ExplanationStore } from "./explanations.js";
@@ -266,6 +266,30 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       if (e) entries.push({ ...e, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
     }
     return { treeSize: size, root: log.root(size), anchored: deps.anchorers.access.lastAnchored(), entries };
+  });
+
+  app.get("/v1/me/data", { config: session(ANYONE), schema: { tags: ["customer"], response: { ...open200, ...errors } } }, async (req) => {
+    const account = requireAccount(req.principal!.account);
+    // what the vault holds (never the data itself), and whether the ledger records its commitment:
+    // the wallet signs a DataCommitment for it, and later an ErasureRequest naming it
+    let status = await deps.vault.status(account);
+    let vault: { commitment: Bytes32 | null; records?: number; committedAt?: number } = { commitment: null };
+    try {
+      const c = await deps.vault.commitment(account);
+      if (c) vault = c;
+    } catch (e) {
+      if (!(e instanceof CustodiaError) || e.code !== "SUBJECT_ERASED") throw e;
+      status = "erased";
+      vault = { commitment: ((e.details?.["commitment"] as Bytes32 | null | undefined) ?? null) };
+    }
+    const [onLedger, dataNonce] = await Promise.all([vault.commitment ? deps.ledger.getCommitment(vault.commitment) : null, deps.ledger.dataNonce(account)]);
+    return {
+      subject: account,
+      status,
+      ...vault,
+      ledger: { committed: onLedger !== null && onLedger.subject === account, committedAt: onLedger?.committedAt ?? null, erasedAt: onLedger?.erasedAt || null },
+      dataNonce: dataNonce.toString(),
+    };
   });
 
   app.post("/v1/me/commitments", { config: once(ANYONE), schema: { tags: ["customer"], body: SignedDataRequestT, response: { ...open200, ...errors } } }, async (req) => {

@@ -37,6 +37,8 @@ export interface VaultPort {
   read(subject: Address): Promise<unknown>;
   erase(subject: Address): Promise<{ commitment: Bytes32 | null; erasedAt: number }>;
   status(subject: Address): Promise<"active" | "erased" | "unknown">;
+  /** The current data commitment of an active subject; null when unknown; SUBJECT_ERASED (details: the tombstone's commitment) when erased. */
+  commitment(subject: Address): Promise<{ commitment: Bytes32; records: number; committedAt: number } | null>;
   /** Active subjects, ascending. */
   subjects(): AsyncIterable<Address>;
 }

@@ -55,6 +55,11 @@ export class CachedVault implements VaultPort {
     return this.inner.subjects();
   }
 
+  /** Not cached: asked rarely, and always current. */
+  commitment(subject: Address): Promise<{ commitment: Bytes32; records: number; committedAt: number } | null> {
+    return this.inner.commitment(subject);
+  }
+
   async status(subject: Address): Promise<"active" | "erased" | "unknown"> {
     const key = subject.toLowerCase();
     const hit = this.entries.get(key);

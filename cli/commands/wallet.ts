@@ -40,7 +40,7 @@ import { hashFromHex, leafHash, proofFromHex, verifyConsistency, verifyInclusion
 import { EvmLedger, jsonRpcProvider } from "../../contracts/evm-ledger.js";
 import { askChainId, type NetworkSettings } from "../context.js";
 import { logIdFor } from "../../core/logs.js";
-import { GatewayClient, type ConsentSubmissionResult, type GatewayHealth, type HistoryEntry } from "../gateway-http.js";
+import { GatewayClient, type ConsentSubmissionResult, type GatewayHealth, type HistoryEntry, type MyData, type SignedDataRequest } from "../gateway-http.js";
 import { CliError, EXIT, printResult, type ExitCode } from "../io.js";
 import type { CommandContext } from "../main.js";
 import { DID_METHODS, createWallet, didAccount, didEthrChainId, loadWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
@@ -576,9 +576,36 @@ function describeReport(r: OwnLogReport, title: string): string {
 
 /* =============================================================== erasure */
 
-/** Asks the gateway to erase the subject's data (crypto-shredding); the erasure is logged. */
-export async function eraseMine(client: GatewayClient): Promise<Awaited<ReturnType<GatewayClient["erase"]>>> {
-  return client.erase();
+/** Signs a DataCommitment or ErasureRequest for the subject's current vault commitment, in the wallet. */
+async function signDataRequest(kind: "DataCommitment" | "ErasureRequest", wallet: LoadedWallet, domain: Eip712Domain, mine: MyData): Promise<SignedDataRequest> {
+  if (!mine.commitment) throw new CliError("NOT_FOUND", "the gateway holds no data of yours to commit to", EXIT.REJECTED);
+  const message = { subject: wallet.address, commitment: mine.commitment, nonce: BigInt(mine.dataNonce), deadline: Math.floor(Date.now() / 1000) + 3600 };
+  const signature = await signTyped(signerOf(wallet), domain, kind, message);
+  return { message: { ...message, nonce: message.nonce.toString() }, signature };
+}
+
+/**
+ * Records on the ledger, signed in the wallet, the vault's commitment to this subject's records,
+ * so a later erasure can be recorded against it too.
+ */
+export async function commitMine(client: GatewayClient, wallet: LoadedWallet, settings: Pick<NetworkSettings, "chainId" | "contract">): Promise<{ commitment: Bytes32; txId: string; blockNumber: number }> {
+  const [health, mine] = await Promise.all([client.health(), client.myData()]);
+  if (mine.status !== "active") throw new CliError(mine.status === "erased" ? "SUBJECT_ERASED" : "NOT_FOUND", mine.status === "erased" ? "your data was erased" : "the gateway holds no data of yours", EXIT.REJECTED);
+  if (mine.ledger.committed) throw new CliError("COMMITMENT_EXISTS", `the ledger already records commitment ${mine.commitment}`, EXIT.REJECTED);
+  const tx = await client.commitData(await signDataRequest("DataCommitment", wallet, domainFor(settings, health), mine));
+  return { commitment: mine.commitment!, ...tx };
+}
+
+/**
+ * Asks the gateway to erase the subject's data (crypto-shredding); the erasure is logged. When the
+ * ledger records the data's commitment, the wallet signs an ErasureRequest for it, and the gateway
+ * records the erasure on the ledger before it shreds anything.
+ */
+export async function eraseMine(client: GatewayClient, wallet?: LoadedWallet, settings: Pick<NetworkSettings, "chainId" | "contract"> = { chainId: undefined, contract: undefined }): Promise<Awaited<ReturnType<GatewayClient["erase"]>>> {
+  if (!wallet) return client.erase();
+  const [health, mine] = await Promise.all([client.health(), client.myData()]);
+  const recordable = mine.status === "active" && mine.ledger.committed && mine.ledger.erasedAt === null;
+  return client.erase(recordable ? await signDataRequest("ErasureRequest", wallet, domainFor(settings, health), mine) : undefined);
 }
 
 /* ============================================================== commands */
@@ -746,10 +773,42 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
       ctx.action(async (opts: { yes?: boolean }) => {
         if (opts.yes !== true) throw usage("INVALID_ARGUMENT", "erasure cannot be undone: run again with --yes to confirm");
         const w = walletFromSettings(ctx);
-        const r = await eraseMine(gatewayFor(ctx, w));
+        const r = await eraseMine(gatewayFor(ctx, w), w, ctx.settings());
         printResult(ctx.io, ctx.json(), { subject: w.address, ...r }, () =>
-          [`erased the data of ${w.address}`, `  logged as access-log entry #${r.receipt.index} (leaf ${r.receipt.leafHash})`, ...(r.ledger ? [`  ledger transaction ${r.ledger.txId} (block ${r.ledger.blockNumber})`] : [])].join("\n"),
+          [
+            `erased the data of ${w.address}`,
+            `  logged as access-log entry #${r.receipt.index} (leaf ${r.receipt.leafHash})`,
+            r.ledger ? `  recorded on the ledger: transaction ${r.ledger.txId} (block ${r.ledger.blockNumber})` : "  not recorded on the ledger: it held no commitment to your data (see `custodia data commit`)",
+          ].join("\n"),
         );
+      }),
+    );
+
+  const data = program.command("data").description("what the gateway's vault holds for you (never the data itself) and whether the ledger records it");
+  data
+    .command("show", { isDefault: true })
+    .description("status, the vault's commitment to your records, and the ledger's record of it")
+    .action(
+      ctx.action(async () => {
+        const w = walletFromSettings(ctx);
+        const mine = await gatewayFor(ctx, w).myData();
+        printResult(ctx.io, ctx.json(), mine, () =>
+          [
+            `${mine.subject}: ${mine.status}${mine.records !== undefined ? `, ${mine.records} records` : ""}`,
+            `  commitment ${mine.commitment ?? "none"}`,
+            `  on the ledger: ${mine.ledger.committed ? `committed${mine.ledger.erasedAt ? `, erased at ${new Date(mine.ledger.erasedAt * 1000).toISOString()}` : ""}` : "not recorded (custodia data commit)"}`,
+          ].join("\n"),
+        );
+      }),
+    );
+  data
+    .command("commit")
+    .description("sign, in this wallet, the vault's commitment to your records and record it on the ledger (a later erasure is then recorded against it)")
+    .action(
+      ctx.action(async () => {
+        const w = walletFromSettings(ctx);
+        const r = await commitMine(gatewayFor(ctx, w), w, ctx.settings());
+        printResult(ctx.io, ctx.json(), r, () => `commitment ${r.commitment} recorded: transaction ${r.txId} (block ${r.blockNumber})`);
       }),
     );
 }

@@ -234,10 +234,29 @@ describe("custodia customer and partner commands against a real gateway", () => 
     expect(unconfirmed.code).toBe(EXIT.USAGE);
     expect(unconfirmed.json.error.code).toBe("INVALID_ARGUMENT");
     expect(await env.g.rt.deps.vault.status(bob.address)).toBe("active");
+    // the vault's commitment to bob's records, signed in the wallet and recorded on the ledger
+    const shown = await as(bobWallet, ["--json", "data"]);
+    expect(shown.code, shown.stdout + shown.stderr).toBe(EXIT.OK);
+    expect(shown.json).toMatchObject({ subject: bob.address, status: "active", ledger: { committed: false } });
+    const commitment = shown.json.commitment as `0x${string}`;
+    expect(commitment).toMatch(/^0x[0-9a-f]{64}$/);
+    const committed = await as(bobWallet, ["--json", "data", "commit"]);
+    expect(committed.code, committed.stdout + committed.stderr).toBe(EXIT.OK);
+    expect(committed.json).toMatchObject({ commitment });
+    expect(await env.g.admin.getCommitment(commitment)).toMatchObject({ subject: bob.address, erasedAt: 0 });
+    const again = await as(bobWallet, ["--json", "data", "commit"]);
+    expect(again.code).toBe(EXIT.REJECTED);
+    expect(again.json.error.code).toBe("COMMITMENT_EXISTS");
+
     const r = await as(bobWallet, ["--json", "erase", "--yes"]);
     expect(r.code, r.stdout + r.stderr).toBe(EXIT.OK);
-    expect(r.json).toMatchObject({ erased: true, subject: bob.address, receipt: { log: "access" } });
+    expect(r.json).toMatchObject({ erased: true, subject: bob.address, receipt: { log: "access" }, ledger: { txId: expect.stringMatching(/^0x/) } });
     expect(await env.g.rt.deps.vault.status(bob.address)).toBe("erased");
+    // the erasure is on the ledger, against the commitment the wallet signed
+    expect((await env.g.admin.getCommitment(commitment))!.erasedAt).toBeGreaterThan(0);
+    const after = await as(bobWallet, ["--json", "data"]);
+    expect(after.json).toMatchObject({ status: "erased", commitment, ledger: { committed: true } });
+    expect(after.json.ledger.erasedAt).toBeGreaterThan(0);
     const q = await as(partnerWallet, ["--json", "partner", "query", "--subject", bob.address, "--purpose", "profiling", "--categories", "transactions"]);
     expect(q.code).toBe(EXIT.REJECTED);
     expect(q.json.results[0]).toMatchObject({ decision: "deny", reason: "SUBJECT_ERASED" });

@@ -144,6 +144,7 @@ describe("gateway security: tokens, roles, hostile input", () => {
       { method: "POST", url: () => "/v1/vault/records", body: () => [], allowed: ["GATEWAY", "ADMIN"] },
       { method: "POST", url: () => "/v1/segmentations", body: () => ({ purpose: "profiling" }), allowed: ["PARTNER"] },
       { method: "GET", url: () => "/v1/me/decisions", allowed: ALL },
+      { method: "GET", url: () => "/v1/me/data", allowed: ALL },
       { method: "POST", url: () => "/v1/me/erasure", body: () => ({}), allowed: ALL },
       { method: "GET", url: () => "/v1/audit/logs", allowed: ALL },
       { method: "GET", url: () => "/v1/audit/logs/access/checkpoints", allowed: ALL },
@@ -171,6 +172,17 @@ describe("gateway security: tokens, roles, hostile input", () => {
         }
       }
       expect(matrix).toHaveLength(endpoints.length * ALL.length);
+    });
+
+    it("covers every authenticated route the gateway publishes in its OpenAPI document", async () => {
+      const doc = (await g.app.inject({ method: "GET", url: "/docs/json" })).json() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+      const published = Object.entries(doc.paths).flatMap(([path, ops]) =>
+        Object.entries(ops)
+          .filter(([, op]) => !Array.isArray(op.security) || op.security.length > 0)
+          .map(([method]) => `${method.toUpperCase()} ${path.replace(/\{[^}]+\}/g, ":p")}`),
+      );
+      const tested = new Set(endpoints.map((e) => `${e.method} ${e.url().split("?")[0]!.replace(/0x[0-9a-fA-F]{40}/, ":p").replace(/\/logs\/access\//, "/logs/:p/")}`));
+      expect(published.filter((r) => !tested.has(r)).sort()).toEqual([]);
     });
 
     it("keeps a deactivated partner out at the ledger check (and logs the denial), even with a cached token", async () => {

@@ -37,6 +37,7 @@ describe("CachedVault", () => {
       erase: (s) => vault.erase(s),
       status: (s) => vault.status(s),
       subjects: () => vault.subjects(),
+      commitment: (s) => vault.commitment(s),
       read: async (s) => {
         const data = await vault.read(s);
         await gate;
