@@ -204,6 +204,26 @@ describe("gateway security: tokens, roles, hostile input", () => {
     });
   });
 
+  it("sends the security headers on every answer: success, refusal, error and unknown route", async () => {
+    const answers = [
+      await g.app.inject({ method: "GET", url: "/health" }),
+      await g.app.inject({ method: "GET", url: "/v1/me" }),
+      await g.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: "Bearer not.a.jwt" } }),
+      await g.app.inject({ method: "GET", url: "/no/such/route" }),
+      await g.app.inject({ method: "GET", url: "/v1/me/consents", headers: { authorization: `Bearer ${await partner.token()}` } }),
+    ];
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 401, 401, 404, 200]);
+    for (const a of answers) {
+      expect(a.headers).toMatchObject({
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "SAMEORIGIN",
+        "strict-transport-security": "max-age=31536000; includeSubDomains",
+        "referrer-policy": "no-referrer",
+        "cross-origin-resource-policy": "same-origin",
+      });
+    }
+  });
+
   describe("hostile input", () => {
     it("answers coded errors for bad bodies, sizes, types and routes, never a stack", async () => {
       const t = await partner.token();
