@@ -244,6 +244,45 @@ export interface ConsentRecord {
   events: { type: "given" | "withdrawn"; at: string }[];
 }
 
+/** What a consent record is built from: the rule-bearing fields and who is involved. */
+export interface ConsentRecordInput {
+  recordId: string;
+  subjectDid: string;
+  controllers: { id: string; name?: string }[];
+  /** The recipient: an identifier ending in the partner's ledger account (its did:ethr), or its registered DID. */
+  recipient: string;
+  purpose: number;
+  categories: number;
+  noticeHash: Bytes32;
+  /** Unix seconds; 0 = until withdrawn. */
+  expiresAt: number;
+  /** Unix seconds the consent is given at. */
+  givenAt: number;
+  withdrawalMethod: string;
+  jurisdiction?: string;
+}
+
+/** The ISO/IEC TS 27560 record of a consent being given; its JCS hash is the signed receiptHash. */
+export function consentRecord(input: ConsentRecordInput): ConsentRecord {
+  const p = purposeById(input.purpose);
+  return {
+    schemaVersion: "custodia.consent/1",
+    recordId: input.recordId,
+    piiPrincipalId: input.subjectDid,
+    piiControllers: input.controllers,
+    recipients: [{ id: input.recipient }],
+    purpose: { id: p.key, dpv: p.dpv, description: p.label },
+    piiCategories: categoriesFromMask(input.categories),
+    noticeHash: input.noticeHash,
+    expiresAt: input.expiresAt ? new Date(input.expiresAt * 1000).toISOString() : null,
+    jurisdiction: input.jurisdiction ?? "EU",
+    legalBasis: "consent",
+    withdrawalMethod: input.withdrawalMethod,
+    consentType: "explicit",
+    events: [{ type: "given", at: new Date(input.givenAt * 1000).toISOString() }],
+  };
+}
+
 export type AccessDecision = "allow" | "deny";
 
 /** One entry of a gateway's `access` log. */

@@ -41,6 +41,8 @@ export {
   ethrDid,
   didHash,
   PERMISSION_REASONS,
+  consentRecord,
+  type ConsentRecordInput,
   AGE_BANDS,
   GENDERS,
   type AgeBand,

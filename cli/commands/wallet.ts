@@ -22,6 +22,7 @@ import {
   PURPOSES,
   categoriesFromMask,
   categoryMask,
+  consentRecord,
   ethrDid,
   purposeById,
   purposeId,
@@ -296,22 +297,20 @@ export async function grantConsent(client: GatewayClient, wallet: LoadedWallet, 
   const nowSec = Math.floor(Date.now() / 1000);
   if (input.expiresAt !== 0 && input.expiresAt <= nowSec) throw usage("INVALID_ARGUMENT", "the consent's expiry must be in the future");
   const current = await currentConsent(client, input.partner, p.id);
-  const record: ConsentRecord = {
-    schemaVersion: "custodia.consent/1",
+  const record: ConsentRecord = consentRecord({
     recordId: randomUUID(),
-    piiPrincipalId: wallet.did,
-    piiControllers: [{ id: health.gateway.did }],
-    recipients: [{ id: input.partnerDid?.startsWith("did:ethr:") ? input.partnerDid : ethrDid(Number(domain.chainId), input.partner) }],
-    purpose: { id: p.key, dpv: p.dpv, description: p.label },
-    piiCategories: categoriesFromMask(mask),
+    subjectDid: wallet.did,
+    controllers: [{ id: health.gateway.did }],
+    recipient: input.partnerDid?.startsWith("did:ethr:") ? input.partnerDid : ethrDid(Number(domain.chainId), input.partner),
+    purpose: p.id,
+    categories: mask,
     noticeHash: toHex0x(sha256(input.notice ?? new TextEncoder().encode(DEFAULT_NOTICE))) as Bytes32,
-    expiresAt: input.expiresAt ? new Date(input.expiresAt * 1000).toISOString() : null,
-    jurisdiction: input.jurisdiction ?? "EU",
-    legalBasis: "consent",
+    expiresAt: input.expiresAt,
+    givenAt: nowSec,
     withdrawalMethod: `custodia consent revoke --partner ${input.partner} --purpose ${p.key}`,
-    consentType: "explicit",
-    events: [{ type: "given", at: new Date(nowSec * 1000).toISOString() }],
-  };
+    ...(input.jurisdiction ? { jurisdiction: input.jurisdiction } : {}),
+  });
+
   const message: ConsentGrantMessage = {
     subject: wallet.address,
     partner: input.partner,

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { Wallet, getBytes } from "ethers";
-import { categoriesFromMask, categoryMask, didHash, ethrDid, purposeById, purposeId, type Address, type Bytes32, type ConsentRecord } from "../../core/domain.js";
+import { categoryMask, consentRecord, didHash, ethrDid, purposeById, purposeId, type Address, type Bytes32 } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage, type ConsentRevokeMessage, type Eip712Domain } from "../../core/eip712.js";
 import { hashCanonical, sha256, toHex0x } from "../../core/hash.js";
 import { FabricLedger } from "../../chaincode/adapter/fabric-ledger.js";
@@ -147,22 +147,18 @@ describe("the gateway with Hyperledger Fabric as its ledger", () => {
 
     const p = purposeById(purposeId("profiling"));
     const mask = categoryMask(["transactions"]);
-    const record: ConsentRecord = {
-      schemaVersion: "custodia.consent/1",
+    const record = consentRecord({
       recordId: randomUUID(),
-      piiPrincipalId: customer.did,
-      piiControllers: [{ id: rt.did }],
-      recipients: [{ id: partner.did }], // named by its DID: its account is an MSP identity's
-      purpose: { id: p.key, dpv: p.dpv, description: p.label },
-      piiCategories: categoriesFromMask(mask),
+      subjectDid: customer.did,
+      controllers: [{ id: rt.did }],
+      recipient: partner.did, // named by its DID: its account is an MSP identity's
+      purpose: p.id,
+      categories: mask,
       noticeHash: org,
-      expiresAt: null,
-      jurisdiction: "EU",
-      legalBasis: "consent",
+      expiresAt: 0,
+      givenAt: Math.floor(Date.now() / 1000),
       withdrawalMethod: "wallet",
-      consentType: "explicit",
-      events: [{ type: "given", at: new Date().toISOString() }],
-    };
+    });
     const deadline = (await admin.blockTime()) + 3600;
     const grant: ConsentGrantMessage = { subject: customer.wallet.address as Address, partner: partnerAccount, purpose: p.id, categories: mask, expiresAt: 0, receiptHash: toHex0x(hashCanonical(record)) as Bytes32, nonce: 0, deadline };
     const granted = await call(customer, "POST", "/v1/consents", { action: "grant", message: grant, signature: await signTyped(customer.wallet, domain, "ConsentGrant", grant), record });

@@ -11,7 +11,7 @@ import { ES256KSigner, EdDSASigner, createJWT } from "did-jwt";
 import { SigningKey, Wallet, concat, encodeBase58, getBytes, type BaseWallet } from "ethers";
 import { generateKeyPairSync } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { ethrDid, didHash, categoriesFromMask, categoryMask, purposeById, purposeId, type Address, type Bytes32, type ConsentRecord, type RoleName } from "../../core/domain.js";
+import { ethrDid, didHash, categoryMask, consentRecord, purposeById, purposeId, type Address, type Bytes32, type ConsentRecord, type RoleName } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage, type ConsentRevokeMessage, type Eip712Domain } from "../../core/eip712.js";
 import { hashCanonical, sha256, toHex0x } from "../../core/hash.js";
 import { deployCustodia, type Deployment } from "../../contracts/deploy.js";
@@ -159,22 +159,18 @@ export async function startTestGateway(options: { config?: Partial<GatewayConfig
     grantMessage: async (customer, partner, purpose, categories, expiresAt = 0) => {
       const p = purposeById(purposeId(purpose));
       const mask = categoryMask(categories);
-      const record: ConsentRecord = {
-        schemaVersion: "custodia.consent/1",
+      const record = consentRecord({
         recordId: randomUUID(),
-        piiPrincipalId: customer.did,
-        piiControllers: [{ id: rt.did, name: "Custodia test operator" }],
-        recipients: [{ id: testDid(partner) }],
-        purpose: { id: p.key, dpv: p.dpv, description: p.label },
-        piiCategories: categoriesFromMask(mask),
+        subjectDid: customer.did,
+        controllers: [{ id: rt.did, name: "Custodia test operator" }],
+        recipient: testDid(partner),
+        purpose: p.id,
+        categories: mask,
         noticeHash: toHex0x(sha256(new TextEncoder().encode("privacy notice v1"))) as Bytes32,
-        expiresAt: expiresAt ? new Date(expiresAt * 1000).toISOString() : null,
-        jurisdiction: "EU",
-        legalBasis: "consent",
+        expiresAt,
+        givenAt: Math.floor(Date.now() / 1000),
         withdrawalMethod: "wallet: custodia consent revoke",
-        consentType: "explicit",
-        events: [{ type: "given", at: new Date().toISOString() }],
-      };
+      });
       const current = await admin.getConsent(customer.address!, partner, p.id);
       const message: ConsentGrantMessage = { subject: customer.address!, partner, purpose: p.id, categories: mask, expiresAt, receiptHash: toHex0x(hashCanonical(record)) as Bytes32, nonce: current.nonce, deadline: (await admin.blockTime()) + 3600 };
       return { message, signature: await signTyped(customer.wallet!, domain, "ConsentGrant", message), record };
