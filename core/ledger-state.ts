@@ -64,6 +64,9 @@ export function stateChange(ev: LedgerEvent, lookup: StateLookup, blockTime: num
   }
 }
 
+/** The ledger reads a history is built from. */
+export type HistorySource = Pick<LedgerPort, "events" | "blockTime" | "blockNumber">;
+
 interface Version<T> {
   block: number;
   value: T;
@@ -94,24 +97,32 @@ export class LedgerHistory {
   private readonly consents = new Map<string, Version<ConsentState>[]>();
   private through = -1;
 
+  private constructor(private readonly chunkBlocks: number) {}
+
   /** Reads the events of [fromBlock, head] (in chunks) and the block times consent events need. */
-  static async load(ledger: Pick<LedgerPort, "events" | "blockTime" | "blockNumber">, fromBlock = 0, chunkBlocks = 5_000): Promise<LedgerHistory> {
-    const history = new LedgerHistory();
+  static async load(ledger: HistorySource, fromBlock = 0, chunkBlocks = 5_000): Promise<LedgerHistory> {
+    const history = new LedgerHistory(chunkBlocks);
+    history.through = fromBlock - 1;
+    await history.catchUp(ledger);
+    return history;
+  }
+
+  /** Reads the events of the blocks mined since the last load or catch-up. */
+  async catchUp(ledger: HistorySource): Promise<void> {
     const head = await ledger.blockNumber();
     const times = new Map<number, number>();
-    for (let from = fromBlock; from <= head; from += chunkBlocks) {
-      const to = Math.min(head, from + chunkBlocks - 1);
+    for (let from = this.through + 1; from <= head; from += this.chunkBlocks) {
+      const to = Math.min(head, from + this.chunkBlocks - 1);
       for (const ev of await ledger.events(from, to)) {
         let t = 0;
         if (needsBlockTime(ev)) {
           t = times.get(ev.blockNumber) ?? (await ledger.blockTime(ev.blockNumber));
           times.set(ev.blockNumber, t);
         }
-        history.apply(ev, t);
+        this.apply(ev, t);
       }
+      this.through = to;
     }
-    history.through = head;
-    return history;
   }
 
   /** The last block the history covers. */

@@ -30,6 +30,8 @@ export interface WsHeadFeedOptions {
 export class WsHeadFeed implements HeadFeed {
   private socket: WebSocket | undefined;
   private subscription: string | undefined;
+  /** Subscribed, waiting for the node's current head before going live. */
+  private pendingSubscription: string | undefined;
   private lastPong = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -121,7 +123,29 @@ export class WsHeadFeed implements HeadFeed {
           socket.terminate();
           return;
         }
-        this.subscription = msg.result;
+        // Not live yet: blocks mined while the feed was down were never announced. The node's head
+        // is asked first and announced, so no decision skips them.
+        this.pendingSubscription = msg.result;
+        socket.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "eth_blockNumber", params: [] }));
+        return;
+      }
+      if (msg.id === 2) {
+        const head = typeof msg.result === "string" ? Number.parseInt(msg.result, 16) : NaN;
+        if (!Number.isSafeInteger(head) || head < 0 || this.pendingSubscription === undefined) {
+          this.onError(new Error("eth_blockNumber gave no block number"));
+          socket.terminate();
+          return;
+        }
+        if (head > this.current) this.current = head;
+        this.subscription = this.pendingSubscription;
+        this.pendingSubscription = undefined;
+        for (const l of this.listeners) {
+          try {
+            l(head);
+          } catch (e) {
+            this.onError(e);
+          }
+        }
         this.lastPong = Date.now();
         this.backoff = this.reconnectMs;
         this.reported = false;
@@ -133,7 +157,7 @@ export class WsHeadFeed implements HeadFeed {
         onSubscribed?.();
         return;
       }
-      if (msg.method !== "eth_subscription" || msg.params?.subscription !== this.subscription) return;
+      if (msg.method !== "eth_subscription" || msg.params?.subscription === undefined || (msg.params.subscription !== this.subscription && msg.params.subscription !== this.pendingSubscription)) return;
       const block = Number.parseInt(msg.params?.result?.number ?? "", 16);
       if (!Number.isSafeInteger(block) || block < 0) return;
       this.lastPong = Date.now();
@@ -155,6 +179,7 @@ export class WsHeadFeed implements HeadFeed {
       if (this.socket === socket) {
         this.socket = undefined;
         this.subscription = undefined;
+        this.pendingSubscription = undefined;
         clearInterval(this.pingTimer);
       }
       if (this.closed) return;

@@ -289,7 +289,8 @@ export class LedgerView {
       if (!change) continue;
       if (change.kind === "member") {
         this.members.set(change.key, change.value);
-        this.membersByDid.set(change.value.didHash, change.key);
+        // a DID names the member it was last registered for; a deactivation does not move it
+        if (change.value.active) this.membersByDid.set(change.value.didHash, change.key);
         touched.members.add(change.key);
       } else if (change.kind === "agreement") {
         this.agreements.set(change.key, change.value);
@@ -331,7 +332,9 @@ export class LedgerView {
       if (key === "meta:synced") this.synced = value as number;
       else if (key.startsWith("m:")) {
         this.members.set(key.slice(2), value as Member);
-        this.membersByDid.set((value as Member).didHash, key.slice(2));
+        // on reload, an active member wins the DID over an inactive one
+        const holder = this.members.get(this.membersByDid.get((value as Member).didHash) ?? "");
+        if (!holder?.active || (value as Member).active) this.membersByDid.set((value as Member).didHash, key.slice(2));
       }
       else if (key.startsWith("c:")) this.putConsent(key.slice(2), value as ConsentState);
       else if (key.startsWith("a:")) {

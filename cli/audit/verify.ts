@@ -120,6 +120,16 @@ export interface VerifyOptions {
   maxLocaliseProofs?: number;
   /** Allowed lead of an entry's decision time over its anchor's block time, s. Default 300. */
   maxSkewSec?: number;
+  /**
+   * How far behind the ledger a decision may be, s: a decision at block B and time t is stale when
+   * block B+1 already existed at t minus this (the gateway's staleness bound plus block-time
+   * granularity). Default 10.
+   */
+  maxViewLagSec?: number;
+  /** Longest an entry may wait for an anchor, s, before the audit reports ANCHOR_OVERDUE. Default 600. */
+  maxAnchorDelaySec?: number;
+  /** The block the contracts were deployed at: no decision can be older. Default 0. */
+  deployBlock?: number;
   /** Ledger reads in flight at once. Default 8. */
   concurrency?: number;
   progress?: (label: string, total: number) => ProgressLike;
@@ -365,32 +375,38 @@ export async function verifyAudit(options: VerifyOptions): Promise<VerifyReport>
       }),
     );
   }
-  let listing: Listing | null = null;
-  try {
-    listing = parseListing(await source.logs());
-  } catch (e) {
-    if (!isGatewayFault(e)) throw e;
-    findings.add(finding("GATEWAY_ANSWER_INVALID", "gateway", `the gateway's log listing cannot be read: ${e.message}`));
-  }
-  const account = listing?.gateway ?? health.account;
-  if (listing && health.account && listing.gateway !== health.account) {
-    findings.add(finding("GATEWAY_ANSWER_INVALID", "gateway", `the gateway names account ${health.account} in /health but ${listing.gateway} in its log listing`));
-  }
-
-  if (account) {
-    // The logs audited are the ones bound to this account: it must be the gateway the consortium
-    // registered under the DID the gateway presents, or a gateway could name a fresh account and
-    // have nothing anchored to answer for.
-    const member = await ledger.getMember(account);
-    if (!member || member.role !== "GATEWAY" || member.didHash.toLowerCase() !== didHash(health.did).toLowerCase()) {
+  // The logs audited are the ones bound to this account: it must be the gateway the consortium
+  // registered under the DID the gateway presents, or a gateway could name a fresh account and
+  // have nothing anchored to answer for. Checked before any token is signed: the token's audience
+  // is that DID, and a gateway claiming another's DID must not collect the auditor's tokens for it.
+  let registered = false;
+  if (health.account) {
+    const member = await ledger.getMember(health.account);
+    registered = member !== null && member.role === "GATEWAY" && member.didHash.toLowerCase() === didHash(health.did).toLowerCase();
+    if (!registered) {
       findings.add(
-        finding("GATEWAY_NOT_REGISTERED", "gateway", `the gateway names account ${account} and DID ${health.did.slice(0, 120)}, but the ledger has no GATEWAY member with that account and DID`, undefined, {
-          account,
+        finding("GATEWAY_NOT_REGISTERED", "gateway", `the gateway names account ${health.account} and DID ${health.did.slice(0, 120)}, but the ledger has no GATEWAY member with that account and DID`, undefined, {
+          account: health.account,
           member: member ? { role: member.role, active: member.active } : null,
         }),
       );
     }
+  } else {
+    findings.add(finding("GATEWAY_ANSWER_INVALID", "gateway", "the gateway's /health names no ledger account: its logs cannot be found on the ledger"));
   }
+  let listing: Listing | null = null;
+  if (registered) {
+    try {
+      listing = parseListing(await source.logs());
+    } catch (e) {
+      if (!isGatewayFault(e)) throw e;
+      findings.add(finding("GATEWAY_ANSWER_INVALID", "gateway", `the gateway's log listing cannot be read: ${e.message}`));
+    }
+    if (listing && listing.gateway !== health.account) {
+      findings.add(finding("GATEWAY_ANSWER_INVALID", "gateway", `the gateway names account ${health.account} in /health but ${listing.gateway} in its log listing`));
+    }
+  }
+  const account = registered ? health.account : null;
 
   const data: ReportInput = {
     generatedAt,
@@ -406,7 +422,7 @@ export async function verifyAudit(options: VerifyOptions): Promise<VerifyReport>
   let history: LedgerHistory | undefined;
   if (account && (options.replay ?? ledger.historicalReads === false)) {
     if (!ledger.events || !ledger.blockNumber) throw new CustodiaError("INVALID_ARGUMENT", "replaying past state needs a ledger that reads events");
-    history = await LedgerHistory.load({ events: ledger.events.bind(ledger), blockNumber: ledger.blockNumber.bind(ledger), blockTime: ledger.blockTime.bind(ledger) });
+    history = await LedgerHistory.load({ events: ledger.events.bind(ledger), blockNumber: ledger.blockNumber.bind(ledger), blockTime: ledger.blockTime.bind(ledger) }, options.deployBlock ?? 0);
   }
   if (account) {
     const ctx: RunContext = {
@@ -478,8 +494,9 @@ async function verifyLog(ctx: RunContext, name: LogName, logId: Bytes32, listed:
     failures: 0,
   };
 
-  // 1. anchors, from the ledger
+  // 1. anchors, from the ledger (and the replayed state brought up to them)
   const anchors = await ledgerAnchors(ctx, name, logId, add);
+  if (ctx.history && ctx.ledger.events && ctx.ledger.blockNumber) await ctx.history.catchUp({ events: ctx.ledger.events.bind(ctx.ledger), blockNumber: ctx.ledger.blockNumber.bind(ctx.ledger), blockTime: ctx.ledger.blockTime.bind(ctx.ledger) });
   summary.anchors = anchors.length;
   summary.anchoredSize = anchors.at(-1)?.treeSize ?? 0;
   for (const a of anchors) ctx.data.anchors.push({ log: name, treeSize: a.treeSize, blockNumber: a.blockNumber, timestamp: a.timestamp });
@@ -497,7 +514,10 @@ async function verifyLog(ctx: RunContext, name: LogName, logId: Bytes32, listed:
     summary.failures = findings.count(name);
     return summary;
   }
-  const served = await fetchEntries(ctx, name, listed.size, add);
+  // Entries after the latest anchor are not judged, so only the anchored ones are fetched, plus
+  // the first pending one to see how long it has waited (a hostile size cannot make us read more).
+  const anchoredSize = summary.anchoredSize;
+  const served = await fetchEntries(ctx, name, Math.min(listed.size, anchoredSize + 1), add);
   summary.size = served.length;
   const leaves: Uint8Array[] = [];
   for (const s of served) {
@@ -528,8 +548,14 @@ async function verifyLog(ctx: RunContext, name: LogName, logId: Bytes32, listed:
     else if (firstBad < 0) firstBad = j;
   });
   summary.entriesVerified = verifiedUpTo;
-  summary.pending = Math.max(0, leaves.length - summary.anchoredSize);
+  summary.pending = Math.max(0, listed.size - anchoredSize);
   ctx.data.pending[name] = summary.pending;
+  const firstPending = served[anchoredSize]?.entry as { at?: unknown } | undefined;
+  if (firstPending && typeof firstPending.at === "string" && Number.isFinite(Date.parse(firstPending.at))) {
+    const waited = Math.floor(((ctx.options.now ?? (() => new Date()))().getTime() - Date.parse(firstPending.at)) / 1000);
+    const limit = ctx.options.maxAnchorDelaySec ?? 600;
+    if (waited > limit) add("ANCHOR_OVERDUE", `entry ${anchoredSize} has waited ${waited} s for an anchor (limit ${limit} s): the gateway is not anchoring`, anchoredSize, { waited, pending: summary.pending });
+  }
 
   if (firstBad >= 0) {
     const a = anchors[firstBad]!;
@@ -885,11 +911,25 @@ async function checkWhen(ctx: RunContext, index: number, block: number, time: nu
     add("ENTRY_BLOCK_AFTER_ANCHOR", `entry ${index} says it was decided at block ${block}, after block ${anchor.blockNumber} that anchored it`, index, { block, anchorBlock: anchor.blockNumber });
     return false;
   }
+  if (block < (ctx.options.deployBlock ?? 0)) {
+    add("ENTRY_BLOCK_BEFORE_DEPLOYMENT", `entry ${index} says it was decided at block ${block}, before the contracts were deployed at block ${ctx.options.deployBlock ?? 0}`, index, { block });
+    return false;
+  }
   const bt = await blockTime(ctx, block);
   const skew = ctx.options.maxSkewSec ?? 300;
   if (time < bt || time > anchor.timestamp + skew) {
     add("ENTRY_TIME_INVALID", `entry ${index} was decided at time ${time}, ${time < bt ? `before its block's time ${bt}` : `more than ${skew} s after its anchor's time ${anchor.timestamp}`}`, index, { time, blockTime: bt, anchorTime: anchor.timestamp });
     return false;
+  }
+  // The block must have been the ledger's head (give or take the gateway's staleness bound) when
+  // the decision was made: otherwise a decision after a revocation could cite the block before it.
+  if (block < anchor.blockNumber) {
+    const next = await blockTime(ctx, block + 1);
+    const lag = ctx.options.maxViewLagSec ?? 10;
+    if (next < time - lag) {
+      add("ENTRY_BLOCK_STALE", `entry ${index} was decided at time ${time} on block ${block}, but block ${block + 1} existed from time ${next}: the decision was made on a view ${time - next} s stale`, index, { block, time, nextBlockTime: next });
+      return false;
+    }
   }
   return true;
 }
@@ -1051,7 +1091,8 @@ async function checkDecisions(
         add("MODEL_CARD_INVALID", `model card ${s.index}: ${c}`, s.index);
         continue;
       }
-      const run: Run = { ...c, index: s.index, usable: true, segments: {} };
+      // segment names come from the gateway: a null-prototype object keeps "__proto__" and "constructor" plain keys
+      const run: Run = { ...c, index: s.index, usable: true, segments: Object.create(null) as Record<string, number> };
       stats.runs++;
       runs.push(run);
       latest.set(run.runId, run);
@@ -1103,7 +1144,7 @@ async function checkDecisions(
     }
   });
   bar.done();
-  for (const r of runs) ctx.data.decisions.push({ runId: r.runId, partner: r.partner, purpose: r.purpose, block: r.block, time: r.time, segments: r.segments });
+  for (const r of runs) ctx.data.decisions.push({ runId: r.runId, partner: r.partner, purpose: r.purpose, block: r.block, time: r.time, segments: { ...r.segments } });
   return stats;
 }
 

@@ -131,7 +131,8 @@ async function verifyReport(ctx: CommandContext, flags: VerifyFlags): Promise<Ve
       return unreachable(new CustodiaError("LEDGER_UNAVAILABLE", e instanceof Error ? e.message.split("\n")[0]! : String(e)));
     }
     if (code === "0x") throw new CliError("LEDGER_NOT_DEPLOYED", `there is no contract at ${contract} on the ledger at ${settings.rpcUrl} (chain ${chainId})`, EXIT.USAGE);
-    const ledger = new EvmLedger({ provider, address: contract, deployBlock: fromBlock ?? settings.deployBlock });
+    // event scans (replayed state) always start at the deployment; --from-block only limits the anchors read
+    const ledger = new EvmLedger({ provider, address: contract, deployBlock: settings.deployBlock });
     const source = new GatewayClient({ baseUrl: settings.gatewayUrl, auditor });
     const report = await verifyAudit({
       ledger,
@@ -139,6 +140,7 @@ async function verifyReport(ctx: CommandContext, flags: VerifyFlags): Promise<Ve
       network: { chainId, contract },
       logs,
       ...(fromBlock !== undefined ? { fromBlock } : {}),
+      deployBlock: settings.deployBlock,
       ...(flags.replay ? { replay: true } : {}),
       progress: (label, total) => progress(ctx.io, label, total, !ctx.json()),
     }).catch(unreachable);

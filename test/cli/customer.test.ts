@@ -20,6 +20,28 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
  * chain behind a recording proxy, the ledger over JSON-RPC, wallets on disk. The tests run in
  * order and share the network; the last one reads everything the commands sent.
  */
+/**
+ * Where a private key shows up in what was sent (`text`) or printed (`outputs`): as hex (with or
+ * without 0x, any case), base64 or base64url at any byte alignment, raw bytes, or inside any
+ * base64/base64url run once decoded (a JWT payload, say). Returns the form found, or null.
+ */
+function findKey(text: string, outputs: readonly string[], privateKey: string): string | null {
+  const decoded = [...text.matchAll(/[A-Za-z0-9+/_-]{16,}={0,2}/g)].map((m) => Buffer.from(m[0].replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("latin1")).join("\n");
+  const haystacks = [text, decoded, outputs.join("\n")].map((h) => h.toLowerCase());
+  const raw = Buffer.from(privateKey.slice(2), "hex");
+  const forms = [privateKey.slice(2).toLowerCase(), raw.toString("base64"), raw.toString("base64url"), raw.toString("latin1")];
+  for (let shift = 0; shift < 3; shift++) {
+    const b64 = Buffer.concat([Buffer.alloc(shift), raw]).toString("base64");
+    const middle = b64.slice(Math.ceil((shift * 4) / 3) + 1, -4);
+    forms.push(middle, middle.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  for (const form of forms) {
+    // hex is case-insensitive; base64 forms are matched case-insensitively too (stricter, never looser)
+    if (haystacks.some((h) => h.includes(form.toLowerCase()))) return form;
+  }
+  return null;
+}
+
 describe("custodia customer and partner commands against a real gateway", () => {
   let env: CliEnv;
   let dir: string;
@@ -346,26 +368,17 @@ describe("custodia customer and partner commands against a real gateway", () => 
     expect(env.proxy.requests.some((r) => r.url === "/v1/consents" && r.body.includes(alice.address))).toBe(true);
     expect(env.proxy.requests.some((r) => r.url === "/v1/me/erasure")).toBe(true);
 
-    // every base64/base64url run is also searched decoded (a key inside a JWT payload, say)
-    const decoded = [...text.matchAll(/[A-Za-z0-9+/_-]{16,}={0,2}/g)].map((m) => Buffer.from(m[0].replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("latin1")).join("\n");
-    const haystacks = [text, decoded, outputs.join("\n")];
-    for (const w of [alice, bob]) {
-      const raw = Buffer.from(w.privateKey.slice(2), "hex");
-      const forms = [w.privateKey, w.privateKey.slice(2), w.privateKey.slice(2).toUpperCase(), raw.toString("base64"), raw.toString("base64url"), raw.toString("latin1")];
-      // base64 of the key at any byte alignment inside a longer value: the stable middle characters
-      for (let shift = 0; shift < 3; shift++) {
-        const b64 = Buffer.concat([Buffer.alloc(shift), raw]).toString("base64");
-        forms.push(b64.slice(Math.ceil((shift * 4) / 3) + 1, -4));
-        forms.push(b64.slice(Math.ceil((shift * 4) / 3) + 1, -4).replace(/\+/g, "-").replace(/\//g, "_"));
-      }
-      for (const form of forms) {
-        expect(form.length).toBeGreaterThanOrEqual(32);
-        for (const h of haystacks) expect(h.includes(form), `key of ${w.did} found as ${form.slice(0, 12)}…`).toBe(false);
-      }
+    expect(findKey(text, outputs, alice.privateKey)).toBeNull();
+    expect(findKey(text, outputs, bob.privateKey)).toBeNull();
+    // and the search finds a key where there is one: planted in hex, base64url inside a JWT-like
+    // payload, and base64 at an odd byte alignment inside a longer value
+    const raw = Buffer.from(alice.privateKey.slice(2), "hex");
+    const jwtish = Buffer.from(JSON.stringify({ iss: "x", k: raw.toString("base64url") })).toString("base64url");
+    const shifted = Buffer.concat([Buffer.from([7]), raw, Buffer.from([9, 9])]).toString("base64");
+    for (const plant of [` key=${alice.privateKey.slice(2)} `, `Bearer e30.${jwtish}.sig`, `"blob":"${shifted}"`]) {
+      expect(findKey(text + plant, outputs, alice.privateKey), plant.slice(0, 20)).not.toBeNull();
     }
-    // and the search itself finds a key where there is one
-    const planted = `xx${Buffer.from(alice.privateKey.slice(2), "hex").toString("base64url")}yy`;
-    expect(planted.includes(Buffer.from(alice.privateKey.slice(2), "hex").toString("base64url"))).toBe(true);
+    expect(findKey(text, [...outputs, `oops ${alice.privateKey}`], alice.privateKey)).not.toBeNull();
   });
 
   it("uses the configured wallet path and gateway from the environment as well as flags", async () => {

@@ -122,6 +122,13 @@ describe("WsHeadFeed", () => {
       while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(seen).toEqual([seen[0]!, seen[0]! + 1, seen[0]! + 2]);
       expect(feed.head).toBe(seen[2]);
+      // live only once it knows the node's current head, mined before it subscribed or not
+      const rpc = async (method: string): Promise<string> => ((await (await fetch(node.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: [] }) })).json()) as { result: string }).result;
+      await rpc("evm_mine");
+      await rpc("evm_mine");
+      const late = await WsHeadFeed.start(node.url.replace(/^http/, "ws"), { onError: (e) => errors.push(e) });
+      expect(late.head).toBe(Number(await rpc("eth_blockNumber")));
+      await late.close();
       await node.stop();
       const until = Date.now() + 3_000;
       while (feed.live && Date.now() < until) await new Promise((r) => setTimeout(r, 20));

@@ -5,7 +5,7 @@
  * registered AUDITOR over HTTP and JSON-RPC. Hostile gateways are a thin proxy rewriting the real
  * gateway's answers; a buggy gateway is one that wrote wrong decisions into its own durable log.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -378,6 +378,44 @@ describe("custodia audit verify", () => {
     // earlier findings are still there: nothing is forgotten once anchored
     expect(codesOf(rep)).toContain("ACCESS_NOT_PERMITTED");
     expect(codesOf(rep)).toContain("DECISION_WITHOUT_CONSENT");
+  });
+
+  it("catches a decision backdated to the block before a revocation, one before the contracts existed, and a gateway that stops anchoring", async () => {
+    const access = g.rt.deps.logs.access;
+    const subject = customers[4]!.address!; // its consent was revoked at revokedBlock
+    const agreementId = (await g.admin.agreementsOf(partner.address!))[0]!.toString();
+    // two minutes pass on the ledger: a decision "now" on the block before the revocation is stale
+    const provider = g.admin.provider as unknown as { send(method: string, params: unknown[]): Promise<unknown> };
+    await provider.send("evm_increaseTime", [120]);
+    await provider.send("evm_mine", []);
+    const now = await g.admin.blockTime();
+    const base = { kind: "access", actor: partner.did, partner: partner.address, subject, purpose: "profiling", categories: 4, decision: "allow", reason: "OK", consentKey: consentKey(subject, partner.address!, 1), agreementId, at: new Date().toISOString() };
+    const backdated = await access.append({ ...base, requestId: "backdated-past-revocation", block: revokedBlock - 1, time: now });
+    const ancient = await access.append({ ...base, requestId: "before-deployment", block: g.deployment.deployBlock - 1, time: now });
+    await anchor("access");
+    // the deployment block comes from the deployment record, as on an embedded network
+    writeFileSync(join(dataDir, "deployment.json"), JSON.stringify({ chainId: 31337, custodia: g.deployment.custodia, deployBlock: g.deployment.deployBlock }));
+    const byIndex = async (extra: string[] = []) => {
+      const r = await cli(["--json", "audit", "verify", "--log", "access", ...extra]);
+      expect(r.code).toBe(1);
+      return new Map(r.report().failures.filter((f) => f.index === backdated.index || f.index === ancient.index).map((f) => [f.index, f.code]));
+    };
+    const expected = new Map<number | undefined, string>([
+      [backdated.index, "ENTRY_BLOCK_STALE"],
+      [ancient.index, "ENTRY_BLOCK_BEFORE_DEPLOYMENT"],
+    ]);
+    expect(await byIndex()).toEqual(expected);
+    // replayed state and --from-block together: history still comes from the deployment on
+    const anchors = (await cli(["--json", "audit", "verify", "--log", "access"])).report().data.anchors;
+    const replayed = await cli(["--json", "audit", "verify", "--log", "access", "--replay", "--from-block", String(anchors.at(-1)!.blockNumber)]);
+    expect(codesOf(replayed.report())).not.toContain("ANCHOR_NOT_GATEWAY");
+    expect(await byIndex(["--replay"])).toEqual(expected);
+
+    // a gateway that stops anchoring: the oldest pending entry waited too long
+    await (g.rt.deps.anchorers.access as Anchorer).stop();
+    const waiting = await access.append({ ...base, requestId: "never-anchored", block: await g.admin.blockNumber(), time: await g.admin.blockTime(), at: new Date(Date.now() - 3_600_000).toISOString() });
+    const overdue = await cli(["--json", "audit", "verify", "--log", "access"]);
+    expect(overdue.report().failures).toContainEqual(expect.objectContaining({ code: "ANCHOR_OVERDUE", index: waiting.index }));
   });
 });
 
