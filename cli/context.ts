@@ -47,6 +47,9 @@ function address(value: string, what: string): Address {
 
 export function resolveSettings(opts: GlobalOptions, io: CliIo): NetworkSettings {
   const env = io.env;
+  for (const [what, value] of [["--data-dir", opts.dataDir ?? env["CUSTODIA_DATA_DIR"]], ["--wallet", opts.wallet ?? env["CUSTODIA_WALLET"]]] as const) {
+    if (value !== undefined && value.includes("\0")) throw new CliError("CONFIG_INVALID", `${what} is not a usable path (it contains a NUL character)`, EXIT.USAGE);
+  }
   const dataDir = resolve(opts.dataDir ?? env["CUSTODIA_DATA_DIR"] ?? "./data");
   let deployment: { chainId?: number; custodia?: string; didRegistry?: string; deployBlock?: number } = {};
   const depPath = join(dataDir, "deployment.json");

@@ -3,7 +3,7 @@
  * auditors. `runCli(argv, io)` runs a command in-process and resolves to its exit code, so tests
  * and the fuzzer drive it without spawning processes; `cli/bin.ts` is the process entry.
  */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, type OutputConfiguration } from "commander";
 import { resolveSettings, type GlobalOptions, type NetworkSettings } from "./context.js";
 import { EXIT, exitCodeOf, printError, processIo, type CliIo, type ExitCode } from "./io.js";
 import { registerAdmin } from "./commands/admin.js";
@@ -40,6 +40,15 @@ Network settings (flags win over environment, which wins over <data-dir>/deploym
   --wallet  / CUSTODIA_WALLET        default <data-dir>/wallet.json
 `;
 
+/** Commander's own output: its usage errors get a code like every other error of the tool. */
+function output(io: CliIo): OutputConfiguration {
+  return {
+    writeOut: io.stdout,
+    writeErr: io.stderr,
+    outputError: (text, write) => write(text.replace(/^error: /, "error [INVALID_ARGUMENT]: ")),
+  };
+}
+
 export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Command {
   const program = new Command("custodia");
   program
@@ -54,7 +63,7 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     .addHelpText("after", EXIT_HELP)
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    .configureOutput(output(io));
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   const ctx: CommandContext = {
@@ -81,7 +90,7 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
   // every subcommand inherits the output, exit and help behaviour
   const configure = (cmd: Command): void => {
     for (const sub of cmd.commands) {
-      sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr }).showHelpAfterError();
+      sub.exitOverride().configureOutput(output(io)).showHelpAfterError();
       configure(sub);
     }
   };

@@ -116,6 +116,17 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     logger: deps.logger ?? false,
     bodyLimit: config.bodyLimit,
     genReqId: () => randomUUID(),
+    // URLs the router refuses itself (an over-long path parameter, a broken percent-escape) answer
+    // like every other error: {code, message}, a documented code, and not the path echoed back
+    frameworkErrors: (error, _req, reply) => {
+      const tooLong = (error as { code?: string }).code === "FST_ERR_MAX_PARAM_LENGTH";
+      const raw = reply as unknown as { code(n: number): typeof raw; header(k: string, v: string): typeof raw; headers(h: Record<string, string>): typeof raw; send(b: string): void };
+      raw
+        .code(tooLong ? 414 : 400)
+        .header("content-type", "application/json; charset=utf-8")
+        .headers(SECURITY_HEADERS)
+        .send(JSON.stringify({ code: "BAD_REQUEST", message: tooLong ? "a path segment is too long" : "the URL is malformed" }));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Query strings and params arrive as text and are coerced to their schema types; JSON bodies are

@@ -24,9 +24,11 @@ export interface GatewayConfig {
   /** Ask the ledger itself on every decision instead of the event-fed index. */
   strict: boolean;
   /**
-   * Follow new blocks pushed by the node (when the runtime has its WebSocket URL) instead of
-   * asking the node per decision burst. Decisions then see every block announced before the
-   * request arrived: within milliseconds of the node, well inside the one-block bound.
+   * Opt-in: follow new blocks pushed by the node (when the runtime has its WebSocket URL) instead
+   * of asking the node per decision burst. Decisions then see every block *announced* before the
+   * request arrived — usually milliseconds behind the node, but a late announcement lets a
+   * decision run on the block before a revocation the wallet already saw mined. Off by default:
+   * each decision burst asks the node, so a revocation mined before a request is enforced on it.
    */
   pushHeads: boolean;
   /** Anchor a checkpoint every N entries or T ms, whichever comes first. */
@@ -53,7 +55,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   maxSyncAgeMs: 0,
   ledgerPollMs: 1_000,
   strict: false,
-  pushHeads: true,
+  pushHeads: false,
   anchorEveryEntries: 1_000,
   anchorEveryMs: 10_000,
   logMaxBatch: 1_000,
@@ -90,6 +92,6 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Part
   num("CUSTODIA_ANCHOR_EVERY_MS", "anchorEveryMs");
   num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");
   if (env["CUSTODIA_STRICT"] === "1" || env["CUSTODIA_STRICT"] === "true") out.strict = true;
-  if (env["CUSTODIA_PUSH_HEADS"] === "0" || env["CUSTODIA_PUSH_HEADS"] === "false") out.pushHeads = false;
+  if (env["CUSTODIA_PUSH_HEADS"] === "1" || env["CUSTODIA_PUSH_HEADS"] === "true") out.pushHeads = true;
   return out;
 }

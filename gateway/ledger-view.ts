@@ -174,7 +174,7 @@ export class LedgerView {
     try {
       for (let tries = 0; this.synced < block; tries++) {
         if (tries === 3) throw new CustodiaError("LEDGER_STALE", `the ledger node is still behind block ${block}`, { block, synced: this.synced });
-        await this.sync();
+        await this.bounded(this.sync());
       }
     } catch (e) {
       if (e instanceof CustodiaError && (e.code === "LEDGER_UNAVAILABLE" || e.code === "LEDGER_STALE")) throw e;
@@ -200,7 +200,7 @@ export class LedgerView {
     const age = this.opts.clock() - this.lastSyncAt;
     if (this.synced >= 0 && this.opts.maxSyncAgeMs > 0 && age <= this.opts.maxSyncAgeMs) return this.synced;
     try {
-      await this.sync();
+      await this.bounded(this.sync());
     } catch (e) {
       throw e instanceof CustodiaError && e.code === "LEDGER_UNAVAILABLE"
         ? e
@@ -210,6 +210,19 @@ export class LedgerView {
     return this.synced;
   }
 
+
+  /**
+   * A node that accepts connections but does not answer (frozen, partitioned) must not hold a
+   * decision past the staleness bound: it fails closed then (the sync itself goes on).
+   */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CustodiaError("LEDGER_UNAVAILABLE", `the ledger did not answer within ${this.opts.staleAfterMs} ms`)), this.opts.staleAfterMs);
+    });
+    work.catch(() => undefined);
+    return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+  }
 
   /** Decides from the index as it stands (callers that already hold a fresh block). */
   decideAt(subject: Address, partner: Address, request: PermissionRequest): Omit<Decision, "block"> {

@@ -154,7 +154,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       await subjectIndex.setWatermark(name, logs[name].size);
     }
 
-    const resolver = didResolver({ chainId: opts.chainId, ...(opts.provider && opts.didRegistry ? { provider: opts.provider, registry: opts.didRegistry } : {}) });
+    const resolver = didResolver({ chainId: opts.chainId, timeoutMs: config.staleAfterMs, ...(opts.provider && opts.didRegistry ? { provider: opts.provider, registry: opts.didRegistry } : {}) });
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
     const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000), config.clockSkewSec);
 

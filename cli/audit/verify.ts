@@ -420,7 +420,16 @@ export async function verifyAudit(options: VerifyOptions): Promise<VerifyReport>
   };
   const summaries: LogSummary[] = [];
   let history: LedgerHistory | undefined;
-  if (account && (options.replay ?? ledger.historicalReads === false)) {
+  let replay = options.replay ?? ledger.historicalReads === false;
+  if (account && !replay && options.replay === undefined) {
+    // a node without an archive of past state (or one restarted since) cannot answer reads at old
+    // blocks: then the state at each decision's block is rebuilt from events instead
+    replay = await ledger.getMember(account, { block: options.deployBlock ?? 0 }).then(
+      () => false,
+      (e: unknown) => !isCustodiaError(e, "LEDGER_UNAVAILABLE") || /state|trie|header|missing|not available/i.test(String((e as Error).message)),
+    );
+  }
+  if (account && replay) {
     if (!ledger.events || !ledger.blockNumber) throw new CustodiaError("INVALID_ARGUMENT", "replaying past state needs a ledger that reads events");
     history = await LedgerHistory.load({ events: ledger.events.bind(ledger), blockNumber: ledger.blockNumber.bind(ledger), blockTime: ledger.blockTime.bind(ledger) }, options.deployBlock ?? 0);
   }

@@ -14,8 +14,8 @@ import { WsHeadFeed } from "../../gateway/head-feed.js";
 import { createGatewayRuntime, networkRuntimeOptions, type GatewayRuntime } from "../../gateway/runtime.js";
 
 /**
- * Push mode: the gateway follows blocks announced by the node over WebSocket instead of asking the
- * node on every request. Consent changes sent straight to the ledger (not through this gateway) must
+ * Push mode (opt-in, CUSTODIA_PUSH_HEADS=1): the gateway follows blocks announced by the node over
+ * WebSocket instead of asking the node on every request. Consent changes sent straight to the ledger (not through this gateway) must
  * still be enforced within one block.
  */
 describe("gateway following pushed block announcements", () => {
@@ -50,7 +50,7 @@ describe("gateway following pushed block announcements", () => {
     const now = await net.admin.blockTime();
     await net.admin.registerAgreement({ partner: partner.address as Address, purposes: 1 << purposeId("profiling"), categories: categoryMask(["transactions"]), validFrom: now - 60, validUntil: now + 86400, termsHash: org });
     domain = await net.admin.eip712Domain();
-    rt = await createGatewayRuntime({ dataDir, ...networkRuntimeOptions(net), config: { port: 0, ledgerPollMs: 1_000, staleAfterMs: 5_000 } });
+    rt = await createGatewayRuntime({ dataDir, ...networkRuntimeOptions(net), config: { port: 0, ledgerPollMs: 1_000, staleAfterMs: 5_000, pushHeads: true } });
   });
 
   afterAll(async () => {

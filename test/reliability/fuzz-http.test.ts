@@ -29,12 +29,7 @@ const CODES = new Set<string>(ERROR_CODES);
  * fail the fuzz test: each has its own KNOWN DEFECT test below (`it.fails`), which turns red once
  * the gateway is fixed — then remove the entry here.
  */
-const KNOWN_DEFECTS: { id: string; matches: (status: number, body: string) => boolean }[] = [
-  // Fastify's router refuses some URLs itself, before the gateway's error handling, with its own
-  // body {"error","code":"FST_ERR_...","message"} echoing the path: a path parameter longer than
-  // maxParamLength (100) gets 414 FST_ERR_MAX_PARAM_LENGTH; a malformed percent-escape 400 FST_ERR_BAD_URL
-  { id: "router-errors-bypass-error-handler", matches: (status, body) => (status === 414 && body.includes('"FST_ERR_MAX_PARAM_LENGTH"')) || (status === 400 && body.includes('"FST_ERR_BAD_URL"')) },
-];
+const KNOWN_DEFECTS: { id: string; matches: (status: number, body: string) => boolean }[] = [];
 const STACK = /\bat [^\n]{0,200}\.(ts|js|mjs|cjs):\d+|node_modules|\/work\/|\/home\/|\/tmp\//;
 
 type Who = "customer" | "customerDidKey" | "ed25519" | "partner" | "auditor" | "admin" | "operator";
@@ -337,22 +332,20 @@ describe("reliability: fuzzing every gateway route with hostile input", () => {
   }, 120_000 + CASES * 60);
 
   /*
-   * KNOWN DEFECT (found by the fuzzer above; reported to the lead). Fastify's router refuses some
-   * URLs before the gateway's error handling sees them, with Fastify's own body
-   * {"error":"Bad Request","code":"FST_ERR_...","message":"'<the path>' ..."}: a path parameter
-   * longer than maxParamLength (100 characters) gets 414 FST_ERR_MAX_PARAM_LENGTH, a malformed
-   * percent-escape (/v1/%E0%A4%A) 400 FST_ERR_BAD_URL. Not {code, message}, codes that are not in
-   * core/errors.ts, and the request path echoed back. (Fastify's `frameworkErrors` option is
-   * where such errors can be mapped.) `it.fails` keeps the suite green while the defect stands;
-   * once fixed, drop `.fails` and the KNOWN_DEFECTS entry.
+   * Found by the fuzzer above, now fixed: Fastify's router refused some URLs before the gateway's
+   * error handling saw them, with Fastify's own body and codes (FST_ERR_MAX_PARAM_LENGTH for a path
+   * parameter over 100 characters, FST_ERR_BAD_URL for a malformed percent-escape) and the path
+   * echoed back. The gateway maps them through Fastify's `frameworkErrors`.
    */
-  it.fails("KNOWN DEFECT: URLs the router refuses (a path parameter over 100 characters, a bad percent-escape) get {code, message} and a documented code", async () => {
+  it("URLs the router refuses (a path parameter over 100 characters, a bad percent-escape) get {code, message} and a documented code", async () => {
     for (const url of [`/v1/data/0x${"a".repeat(120)}?purpose=profiling&categories=transactions`, `/v1/audit/logs/${"x".repeat(101)}/checkpoints`, "/v1/%E0%A4%A", "/v1/data/%E0%A4%A?purpose=profiling&categories=transactions"]) {
       const res = await g.app.inject({ method: "GET", url, headers: { authorization: `Bearer ${await who.partner.token()}` } });
       expect(res.statusCode).toBeLessThan(500);
       const body = res.json() as Record<string, unknown>;
       expect(Object.keys(body).sort()).toEqual(["code", "message"]);
       expect(CODES.has(body["code"] as string)).toBe(true);
+      expect(res.body).not.toContain("%E0");
+      expect(res.headers["x-content-type-options"]).toBe("nosniff");
     }
   });
 });
