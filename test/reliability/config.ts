@@ -69,17 +69,8 @@ export const SEED: number = (() => {
   return (Date.now() ^ (process.pid << 16)) | 0;
 })();
 
-/** A small seeded PRNG (mulberry32): deterministic kill moments and race timings for a seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG: deterministic kill moments and race timings for a seed. */
+export { rng } from "../helpers/rng.js";
 
 /** The figures of the one JSON line; each test file contributes the ones it measures. */
 export interface Figures {

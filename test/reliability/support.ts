@@ -14,7 +14,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { Level } from "level";
 import { Wallet, getBytes, toBeHex } from "ethers";
-import { categoryMask, didHash, ethrDid, purposeId, type Address, type Bytes32 } from "../../core/domain.js";
+import { categoryMask, consentRecord, didHash, ethrDid, purposeId, type Address, type Bytes32 } from "../../core/domain.js";
 import { signTyped, type ConsentGrantMessage, type ConsentRevokeMessage, type Eip712Domain } from "../../core/eip712.js";
 import { hashCanonical, sha256, toHex0x } from "../../core/hash.js";
 import { leafHash, rootFromLeafHashes } from "../../core/merkle.js";
@@ -147,22 +147,18 @@ export async function consentSubmission(cast: Cast, subject: Wallet, partner: Wa
     return { action, message: r.message, signature: r.signature };
   }
   const purpose = purposeId(PURPOSE);
-  const record = {
-    schemaVersion: "custodia.consent/1",
+  const record = consentRecord({
     recordId: randomUUID(),
-    piiPrincipalId: didOf(subject),
-    piiControllers: [{ id: cast.aud }],
-    recipients: [{ id: didOf(partner) }],
-    purpose: { id: PURPOSE, dpv: "https://w3id.org/dpv#Profiling", description: "Customer profiling and segmentation" },
-    piiCategories: CATEGORIES,
+    subjectDid: didOf(subject),
+    controllers: [{ id: cast.aud }],
+    recipient: didOf(partner),
+    purpose,
+    categories: categoryMask(CATEGORIES),
     noticeHash: ORG,
-    expiresAt: null,
-    jurisdiction: "EU",
-    legalBasis: "consent",
+    expiresAt: 0,
+    givenAt: Math.floor(Date.now() / 1000),
     withdrawalMethod: "wallet",
-    consentType: "explicit",
-    events: [{ type: "given", at: new Date().toISOString() }],
-  };
+  });
   const current = await cast.net.admin.getConsent(subject.address as Address, partner.address as Address, purpose);
   const message: ConsentGrantMessage = { subject: subject.address as Address, partner: partner.address as Address, purpose, categories: categoryMask(CATEGORIES), expiresAt: 0, receiptHash: toHex0x(hashCanonical(record)) as Bytes32, nonce: current.nonce, deadline: Math.floor(Date.now() / 1000) + 3600 };
   return { action, message, signature: await signTyped(subject, cast.domain, "ConsentGrant", message), record };

@@ -5,22 +5,13 @@
  */
 import { PERMISSION_REASONS, PURPOSES } from "../../../core/domain.js";
 import type { ReportInput } from "../../../cli/audit/verify.js";
+import { rng } from "../../helpers/rng.js";
 
 type Access = ReportInput["accesses"][number];
 type Run = ReportInput["decisions"][number];
 type Anchor = ReportInput["anchors"][number];
 
-/** mulberry32: a small seeded PRNG so every sample is reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 function address(next: () => number): string {
   let hex = "0x";
