@@ -18,6 +18,7 @@ import { ethrDid, didHash, categoryMask, purposeId, type Address } from "../../c
 import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
 import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork } from "../../contracts/network.js";
+import { readyUrl } from "../helpers/child-process.js";
 
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
 const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
@@ -28,15 +29,8 @@ function start(script: string, env: NodeJS.ProcessEnv): Promise<{ url: string; p
   // BENCH_CPU_PROF=<dir> writes a CPU profile of each measured process there (on exit)
   const prof = process.env["BENCH_CPU_PROF"] ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_CPU_PROF"]}`] : [];
   const proc = spawn(process.execPath, [...prof, "--import", "tsx", fileURLToPath(new URL(script, import.meta.url))], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    proc.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve({ url: m[1]!, proc });
-    });
-    proc.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
+  // its stderr goes straight to ours
+  return readyUrl(proc, { timeoutMs: 120_000, stderr: () => "", killOnTimeout: true }).then((url) => ({ url, proc }));
 }
 
 function stop(proc: ChildProcess): Promise<void> {

@@ -11,6 +11,7 @@ import { ethrDid, didHash, categoryMask, purposeId, type Address } from "../../c
 import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
 import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork, type Network } from "../../contracts/network.js";
+import { readyUrl } from "../helpers/child-process.js";
 import { logIdFor } from "../../gateway/runtime.js";
 
 const KILLS = Number(process.env["CUSTODIA_CRASH_KILLS"] ?? 3);
@@ -44,22 +45,7 @@ describe("gateway crash under load (SIGKILL, real processes)", () => {
     child = proc;
     let err = "";
     proc.stderr!.on("data", (c: Buffer) => (err += c.toString()));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`gateway did not start: ${err.slice(-2000)}`)), 60_000);
-      let out = "";
-      proc.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /READY (\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      proc.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`gateway exited (${code}): ${err.slice(-2000)}`));
-      });
-    });
+    return readyUrl(proc, { timeoutMs: 60_000, stderr: () => err });
   }
 
   async function kill(): Promise<void> {

@@ -19,6 +19,7 @@ import { signTyped, type ConsentGrantMessage, type ConsentRevokeMessage, type Ei
 import { hashCanonical, sha256, toHex0x } from "../../core/hash.js";
 import { leafHash, rootFromLeafHashes } from "../../core/merkle.js";
 import type { Network } from "../../contracts/network.js";
+import { readyUrl } from "../helpers/child-process.js";
 import type { EvmLedger } from "../../contracts/evm-ledger.js";
 import type { GatewayConfig } from "../../gateway/config.js";
 import type { AnchorerStats } from "../../gateway/log/anchorer.js";
@@ -246,26 +247,7 @@ export function spawnGateway(dataDir: string, rpcUrl: string, config: Partial<Ga
     },
     stderr: () => err,
   });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`gateway did not start: ${err.slice(-2000)}`));
-    }, 90_000);
-    let out = "";
-    proc.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        out = "";
-        resolve(child(m[1]!));
-      }
-    });
-    proc.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited during start (${code ?? signal}): ${err.slice(-2000)}`));
-    });
-  });
+  return readyUrl(proc, { timeoutMs: 90_000, stderr: () => err, killOnTimeout: true }).then(child);
 }
 
 /* ------------------------------------------------------------------ a slow notification path */
