@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { canonicalize } from "../../core/jcs.js";
 import { hashCanonical, toHex } from "../../core/hash.js";
 import { CustodiaError } from "../../core/errors.js";
+import reference from "canonicalize";
 
 describe("canonical JSON (RFC 8785)", () => {
   it("sorts keys by UTF-16 code units, as in RFC 8785 §3.2.3", () => {
@@ -45,5 +46,42 @@ describe("canonical JSON (RFC 8785)", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("is byte-equal to the reference implementation on arbitrary JSON, unicode included", () => {
+    const value = fc.jsonValue({ maxDepth: 4, stringUnit: "grapheme" });
+    fc.assert(
+      fc.property(fc.oneof(value, fc.dictionary(fc.string({ unit: "binary" }), value)), (v) => {
+        expect(canonicalize(v)).toBe(reference(v));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("refuses lone surrogates, BigInt and cycles wherever they are, with a code", () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic["self"] = { back: cyclic };
+    const arrayCycle: unknown[] = [];
+    arrayCycle.push(arrayCycle);
+    for (const bad of ["\ud800", { k: "x\udc00" }, { "\ud83d": 1 }, [1, ["\ude00"]], 10n, { n: 1n }, cyclic, arrayCycle]) {
+      let caught: unknown;
+      try {
+        canonicalize(bad);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught, JSON.stringify(String(bad))).toBeInstanceOf(CustodiaError);
+      expect((caught as CustodiaError).code).toBe("INVALID_ARGUMENT");
+    }
+    // a surrogate pair is fine, and the same object twice (not a cycle) is too
+    const shared = { x: 1 };
+    expect(canonicalize({ e: "\ud83d\ude00", a: shared, b: [shared] })).toBe('{"a":{"x":1},"b":[{"x":1}],"e":"\ud83d\ude00"}');
+  });
+
+  it("follows JSON.stringify for toJSON, undefined, functions and symbols", () => {
+    const when = new Date(Date.UTC(2026, 10, 23, 12, 0, 0));
+    expect(canonicalize({ z: when, u: undefined, f: () => 1, s: Symbol("x"), list: [undefined, () => 1, Symbol("y"), 2] })).toBe('{"list":[null,null,null,2],"z":"2026-11-23T12:00:00.000Z"}');
+    expect(canonicalize({ toJSON: () => ({ b: 2, a: 1 }) })).toBe('{"a":1,"b":2}');
+    expect(() => canonicalize(() => 1)).toThrow(CustodiaError);
   });
 });
