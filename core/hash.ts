@@ -4,8 +4,10 @@ import { CustodiaError } from "./errors.js";
 
 /** SHA-256 of bytes. */
 export function sha256(data: Uint8Array): Uint8Array {
-  // one-shot hashing (no Hash object per call): this runs for every log entry
-  return new Uint8Array(hash("sha256", data, "buffer"));
+  // one-shot hashing (no Hash object per call): this runs for every log entry. The digest is a
+  // fresh Buffer: viewed as a plain Uint8Array, not copied.
+  const digest = hash("sha256", data, "buffer") as Buffer;
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
 /** SHA-256 of the RFC 8785 canonical form of a JSON value: the hash of every structured record. */

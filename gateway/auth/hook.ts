@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { didHash, type Address, type Member, type RoleName } from "../../core/domain.js";
+import type { Address, Member, RoleName } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import type { LedgerView } from "../ledger-view.js";
-import type { JtiStore, TokenVerifier } from "./tokens.js";
+import type { JtiStore, TokenVerifier, VerifiedToken } from "./tokens.js";
 
 /** Who is calling, as established by the auth hook. */
 export interface Principal {
@@ -91,6 +91,11 @@ function bearer(request: FastifyRequest): string {
   return m[1]!;
 }
 
+function memberOf(deps: AuthDeps, token: VerifiedToken): Member | null {
+  if (deps.memberBinding === "did") return deps.view.memberByDidHash(token.didHash);
+  return token.did.account ? deps.view.member(token.did.account) : null;
+}
+
 /**
  * The onRequest hook: verifies the DID-JWT, spends single-use tokens, and resolves the caller's
  * role from the membership contract (through the ledger view). A member's role binds its DID:
@@ -118,10 +123,12 @@ export function authHook(deps: AuthDeps) {
     let account = token.did.account;
     // A member role is read from the ledger view: never from a stale one (a deactivated admin or
     // gateway must not keep its rights while the ledger is unreachable).
-    const lookup = (): Member | null => (deps.memberBinding === "did" ? deps.view.memberByDidHash(didHash(token.did.did)) : token.did.account ? deps.view.member(token.did.account) : null);
-    if (lookup() && !deps.view.isFresh()) await deps.view.freshBlock();
-    const m = lookup();
-    if (m && m.active && m.didHash === didHash(token.did.did)) {
+    let m = memberOf(deps, token);
+    if (m && !deps.view.isFresh()) {
+      await deps.view.freshBlock();
+      m = memberOf(deps, token);
+    }
+    if (m && m.active && m.didHash === token.didHash) {
       role = m.role;
       account = m.account;
     }

@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
 import { decodeJWT, verifyJWT, type JWTPayload } from "did-jwt";
 import type { Resolvable } from "did-resolver";
 import { CustodiaError, type ErrorCode } from "../../core/errors.js";
 import { parseDid, type DidInfo } from "../../core/did.js";
+import { didHash, type Bytes32 } from "../../core/domain.js";
 
 export interface TokenPolicy {
   /** The gateway's own DID: every token's `aud` must name it. */
@@ -26,8 +26,8 @@ export interface VerifiedToken {
   jti: string;
   iat: number;
   exp: number;
-  /** SHA-256 of the compact token: the cache key, and what single-use records remember. */
-  hash: string;
+  /** didHash of the issuer (what member records carry), computed once per token. */
+  didHash: Bytes32;
 }
 
 /** Remembers the single-use tokens already spent, until they expire. Durable in the gateway. */
@@ -73,11 +73,12 @@ export class TokenVerifier {
     if (typeof token !== "string" || token.length === 0) fail("UNAUTHENTICATED", "a bearer DID-JWT is required");
     if (token.length > MAX_TOKEN_LENGTH) fail("TOKEN_INVALID", "token is too long");
     const now = this.nowSec();
-    const hash = createHash("sha256").update(token).digest("hex");
-    const hit = this.cache.get(hash);
+    // Keyed by the whole compact token: a hit is the very string that was verified (hashing it
+    // first cost more than the rest of a cached request's authentication).
+    const hit = this.cache.get(token);
     if (hit) {
       if (now > hit.exp + this.policy.clockSkewSec) {
-        this.cache.delete(hash);
+        this.cache.delete(token);
         fail("TOKEN_EXPIRED", "token has expired");
       }
       return hit;
@@ -98,8 +99,8 @@ export class TokenVerifier {
       throw mapDidJwtError(e);
     }
     if (verifiedIssuer !== claims.iss) fail("TOKEN_INVALID", "token issuer mismatch");
-    const verified: VerifiedToken = { did: parseDid(claims.iss), jti: claims.jti, iat: claims.iat, exp: claims.exp, hash };
-    this.remember(hash, verified);
+    const verified: VerifiedToken = { did: parseDid(claims.iss), jti: claims.jti, iat: claims.iat, exp: claims.exp, didHash: didHash(claims.iss) };
+    this.remember(token, verified);
     return verified;
   }
 
@@ -130,13 +131,13 @@ export class TokenVerifier {
     return { iss, jti, iat, exp };
   }
 
-  private remember(hash: string, token: VerifiedToken): void {
+  private remember(token: string, verified: VerifiedToken): void {
     // Full: drop the oldest entry (Map keeps insertion order), O(1). Expired entries are dropped
     // when they are next looked up, or age out of the front of the map.
     if (this.cache.size >= this.policy.cacheSize) {
       const first = this.cache.keys().next();
       if (!first.done) this.cache.delete(first.value);
     }
-    this.cache.set(hash, token);
+    this.cache.set(token, verified);
   }
 }
