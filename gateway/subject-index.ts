@@ -1,22 +1,28 @@
 import type { Address } from "../core/domain.js";
 import type { JsonSublevel } from "./ledger-view.js";
 import type { SubjectIndexPort } from "./ports.js";
+import { batchWriter, type BatchWriter } from "./log/kv.js";
 
 /**
  * Which log entries concern which subject, so a customer can list its own history without a scan
  * of the whole log. Derived data: the log is the record; `rebuild` restores the index from it.
  */
 export class LevelSubjectIndex implements SubjectIndexPort {
+  /** One record per log entry, so the cheap direct batch path (see kv.ts) matters here. */
+  private readonly writeBatch: BatchWriter;
+
   constructor(
     private readonly db: JsonSublevel,
     private readonly onError: (e: unknown) => void = () => undefined,
-  ) {}
+  ) {
+    this.writeBatch = batchWriter(db);
+  }
 
   private static key(subject: Address, log: string, index: number): string {
     return `${subject.toLowerCase()}:${log}:${index.toString().padStart(12, "0")}`;
   }
 
-  private pending: { type: "put"; key: string; value: number }[] = [];
+  private pending: { type: "put"; key: string; value: string }[] = [];
   private flushing: Promise<void> | undefined;
   private scheduled = false;
 
@@ -27,7 +33,8 @@ export class LevelSubjectIndex implements SubjectIndexPort {
    * for them, so a subject always sees its own entries.
    */
   add(subject: Address, log: string, index: number): void {
-    this.pending.push({ type: "put", key: LevelSubjectIndex.key(subject, log, index), value: 1 });
+    // the value is JSON `1` (the handle is a JSON sublevel); only keys are read
+    this.pending.push({ type: "put", key: LevelSubjectIndex.key(subject, log, index), value: "1" });
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -45,7 +52,7 @@ export class LevelSubjectIndex implements SubjectIndexPort {
     if (this.pending.length === 0) return;
     const ops = this.pending;
     this.pending = [];
-    this.flushing = this.db.batch(ops).catch((e: unknown) => {
+    this.flushing = this.writeBatch(ops, { sync: false }).catch((e: unknown) => {
       this.pending = ops.concat(this.pending);
       throw e;
     });

@@ -26,7 +26,7 @@ import { CustodiaError } from "../../core/errors.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
 import { EMPTY_ROOT, MerkleTree, leafHash } from "../../core/merkle.js";
-import { GET_OPTIONS, bytesToJson, jsonToBytes, pad16, readRange, type KvBatchOptions, type KvOp, type KvStore } from "./kv.js";
+import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchWriter, type KvOp, type KvStore } from "./kv.js";
 
 export interface AppendReceipt {
   logId: Bytes32;
@@ -117,7 +117,8 @@ export class DurableLog {
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
   private readonly maxEntryBytes: number;
-  private readonly batchOptions: KvBatchOptions;
+  private readonly sync: { sync: boolean };
+  private readonly writeBatch: BatchWriter;
 
   /** Holds the durable leaves plus, while a write is in flight, that batch's leaves. */
   private tree: MerkleTree;
@@ -142,7 +143,8 @@ export class DurableLog {
     this.maxBatch = opts.maxBatch;
     this.maxDelayMs = opts.maxDelayMs;
     this.maxEntryBytes = opts.maxEntryBytes;
-    this.batchOptions = { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync };
+    this.sync = { sync: opts.sync };
+    this.writeBatch = batchWriter(db);
     this.tree = tree;
     this.durable = report.size;
     this.openReport = report;
@@ -392,7 +394,7 @@ export class DurableLog {
     this.writing = true;
     let write: Promise<void>;
     try {
-      write = this.db.batch(ops, this.batchOptions);
+      write = this.writeBatch(ops, this.sync);
     } catch (e) {
       write = Promise.reject(e);
     }
