@@ -100,6 +100,10 @@ export function vaultCodec(opts: IngestOptions = {}): {
   project(data: SubjectData, categoriesMask: number): Projection;
 } {
   const { maxRows, maxFieldLength, maxProblems } = limits(opts);
+  // A hot subject's data object is the same one while the vault cache holds it (it is never
+  // mutated), and partners ask for the same categories again and again: project each pair once.
+  // The projections are frozen, since every response that carries one shares it.
+  const projections = new WeakMap<SubjectData, Map<number, Projection>>();
   return {
     parseJson: (body) =>
       typeof body === "string" || body instanceof Uint8Array
@@ -110,8 +114,22 @@ export function vaultCodec(opts: IngestOptions = {}): {
             priorProblems: (i) => tooLongStrings((body as unknown[])[i], maxFieldLength),
           }),
     parseCsv: (text, layout) => parseCsvRecords(text, { ...opts, layout }),
-    project: (data, mask) => projectByCategories(data, mask),
+    project: (data, mask) => {
+      let byMask = projections.get(data);
+      if (!byMask) projections.set(data, (byMask = new Map()));
+      let projection = byMask.get(mask);
+      if (!projection) byMask.set(mask, (projection = deepFreeze(projectByCategories(data, mask))));
+      return projection;
+    },
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 function tooLongStrings(item: unknown, maxFieldLength: number): Problem[] | undefined {

@@ -6,10 +6,12 @@ import {
   parseCsvRecords,
   parseJsonRecords,
   parseRecords,
+  projectByCategories,
   vaultCodec,
   type Problem,
   type VaultRecord,
 } from "../../../gateway/vault/index.js";
+import { categoryMask } from "../../../core/domain.js";
 import { arbBatch } from "./arbitraries.js";
 import { profile, subjectAddress, throwsWith, tx } from "./helpers.js";
 
@@ -294,5 +296,22 @@ describe("vaultCodec", () => {
     expect(codec.parseCsv(`subject,email\n${A},a@b.example`, "profiles")).toEqual([{ kind: "profile", subject: A, email: "a@b.example" }]);
     const p = codec.project({ subject: A, profile: { email: "a@b.example", income: 5 }, transactions: [] }, 1);
     expect(p.profile).toEqual({ email: "a@b.example" });
+  });
+
+  it("projects each (data, categories) pair once, frozen, and never serves one subject's projection for another", () => {
+    const codec = vaultCodec();
+    const data = { subject: A, profile: { email: "a@b.example", income: 5 }, transactions: [{ id: "t1", at: 1, amount: 2, currency: "EUR", category: "grocery", channel: "online" }] };
+    const mask = categoryMask(["contact", "transactions"]);
+    const first = codec.project(data as never, mask);
+    expect(first).toEqual(projectByCategories(data as never, mask));
+    expect(codec.project(data as never, mask)).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.transactions) && Object.isFrozen(first.transactions[0])).toBe(true);
+    expect(() => ((first.transactions as unknown[]).length = 0)).toThrow(TypeError);
+    // another mask, or another data object with equal content, is projected afresh
+    expect(codec.project(data as never, categoryMask(["contact"]))).not.toBe(first);
+    const copy = structuredClone(data);
+    copy.profile.email = "other@b.example";
+    expect(codec.project(copy as never, mask).profile).toEqual({ email: "other@b.example" });
+    expect(first.profile).toEqual({ email: "a@b.example" });
   });
 });
