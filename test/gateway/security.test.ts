@@ -215,8 +215,10 @@ describe("gateway security: tokens, roles, hostile input", () => {
     expect(answers.map((a) => a.statusCode)).toEqual([200, 401, 401, 404, 200]);
     for (const a of answers) {
       expect(a.headers).toMatchObject({
+        "cache-control": "no-store",
+        "content-security-policy": "frame-ancestors 'none'",
         "x-content-type-options": "nosniff",
-        "x-frame-options": "SAMEORIGIN",
+        "x-frame-options": "DENY",
         "strict-transport-security": "max-age=31536000; includeSubDomains",
         "referrer-policy": "no-referrer",
         "cross-origin-resource-policy": "same-origin",
