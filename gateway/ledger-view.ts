@@ -66,6 +66,8 @@ export class LedgerView {
   private lastSyncAt = 0;
   private running: Promise<number> | undefined;
   private queued: Promise<number> | undefined;
+  /** The staleness bound of the sync decisions are waiting on (see bounded()). */
+  private lastBound: { work: Promise<unknown>; bounded: Promise<unknown> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
@@ -213,17 +215,21 @@ export class LedgerView {
 
   /**
    * A node that accepts connections but does not answer (frozen, partitioned) must not hold a
-   * decision past the staleness bound: it fails closed then (the sync itself goes on).
+   * decision past the staleness bound: it fails closed then (the sync itself goes on). Every
+   * decision of a burst waits on the same sync, so they share one bound (one timer per sync, not
+   * one per request); a later joiner's bound is then a little shorter than its own, never longer.
    */
   private bounded<T>(work: Promise<T>): Promise<T> {
+    if (this.lastBound?.work === work) return this.lastBound.bounded as Promise<T>;
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new CustodiaError("LEDGER_UNAVAILABLE", `the ledger did not answer within ${this.opts.staleAfterMs} ms`)), this.opts.staleAfterMs);
     });
     work.catch(() => undefined);
-    return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+    const bounded = Promise.race([work, limit]).finally(() => clearTimeout(timer));
+    this.lastBound = { work, bounded };
+    return bounded;
   }
-
   /** Decides from the index as it stands (callers that already hold a fresh block). */
   decideAt(subject: Address, partner: Address, request: PermissionRequest): Omit<Decision, "block"> {
     const key = this.consentKeyOf(subject, partner, request.purpose);
