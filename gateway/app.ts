@@ -87,6 +87,15 @@ function toAddress(value: string): Address {
   return a;
 }
 
+/**
+ * Whether a log entry is about this subject: a history listing serves only those, whatever the
+ * index says (an index record can outlive a batch that was reported failed; see DurableLog).
+ */
+function concerns(entry: unknown, subject: Address): boolean {
+  const s = (entry as { subject?: unknown } | null)?.subject;
+  return typeof s === "string" && s.toLowerCase() === subject.toLowerCase();
+}
+
 function requireAccount(account: Address | null): Address {
   if (!account) throw new CustodiaError("FORBIDDEN", "this DID controls no ledger account (use a secp256k1 did:key or did:ethr)");
   return account;
@@ -217,8 +226,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       subject: args.subject,
       time: args.time,
     };
-    const receipt = await deps.logs.access.append(entry);
-    deps.subjectIndex.add(args.subject, "access", receipt.index);
+    const receipt = await deps.logs.access.append(entry, deps.subjectIndex.recordOf(args.subject, "access"));
     return { subject: args.subject, decision: entry.decision, reason: String(reason), block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
   }
 
@@ -242,10 +250,10 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   /* ------------------------------------------------------------ public */
 
-  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer() })) }) } } }, async () => ({
+  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), syncs: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer() })) }) } } }, async () => ({
     status: deps.view.isFresh() ? "ok" : "degraded",
     gateway: { did: deps.identity.did, account: deps.identity.account },
-    ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
+    ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, syncs: deps.view.syncs, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
     logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0 }])),
   }));
 
@@ -293,7 +301,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const entries = [];
     for (const index of indexes) {
       const [e] = await log.getEntries(index, index + 1);
-      if (e) entries.push({ ...e, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
+      if (e && concerns(e.entry, account)) entries.push({ ...e, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
     }
     return { treeSize: size, root: log.root(size), anchored: deps.anchorers.access.lastAnchored(), entries };
   });
@@ -345,8 +353,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // leaves is what refuses a later ingest for this subject.
     await deps.explanations.eraseSubject(account);
     const erased = await deps.vault.erase(account);
-    const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() });
-    deps.subjectIndex.add(account, "access", receipt.index);
+    const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() }, deps.subjectIndex.recordOf(account, "access"));
     return { erased: true, ledger: ledgerTx, receipt: receiptOf("access", receipt) };
   });
 
@@ -455,12 +462,11 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // run was made under, so a crash can leave a card without decisions but never decisions an
     // auditor cannot check. Everything is durable before anything is answered.
     const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, categories: SEGMENT_CATEGORIES, block, time, at, included: profiles.length, excluded, card: run.modelCard });
-    const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at))));
+    const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at), deps.subjectIndex.recordOf(d.subject as Address, "decisions"))));
     // a subject erased while the run was computing keeps its decision on the record, but its
     // personal explanation is not written back
     const stillActive = await Promise.all(run.decisions.map(async (d) => (await deps.vault.status(d.subject as Address)) === "active"));
     await deps.explanations.putMany(run.decisions.filter((_, i) => stillActive[i]).map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
-    run.decisions.forEach((d, i) => deps.subjectIndex.add(d.subject as Address, "decisions", receipts[i]!.index));
     return {
       runId,
       modelHash: run.modelHash,
@@ -483,7 +489,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const decisions = [];
     for (const index of (await deps.subjectIndex.list(account, "decisions", 200)).filter((i) => i < size)) {
       const [e] = await log.getEntries(index, index + 1);
-      if (!e) continue;
+      if (!e || !concerns(e.entry, account)) continue;
       const record = e.entry as { runId: string };
       decisions.push({ ...e, explanation: (await deps.explanations.get(account, record.runId)) ?? null, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
     }

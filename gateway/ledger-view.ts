@@ -64,6 +64,7 @@ export class LedgerView {
   private synced = -1;
   private syncedTime = 0;
   private lastSyncAt = 0;
+  private syncCount = 0;
   private running: Promise<number> | undefined;
   private queued: Promise<number> | undefined;
   /** The staleness bound of the sync decisions are waiting on (see bounded()). */
@@ -136,6 +137,11 @@ export class LedgerView {
     return this.opts.heads?.live === true;
   }
 
+  /** Completed syncs since this view was opened. */
+  get syncs(): number {
+    return this.syncCount;
+  }
+
   get lastSyncedAt(): number {
     return this.lastSyncAt;
   }
@@ -151,9 +157,13 @@ export class LedgerView {
    */
   sync(): Promise<number> {
     if (!this.running) {
-      this.running = this.syncOnce().finally(() => {
-        this.running = undefined;
-      });
+      // Started after the current I/O phase: every request parsed in it joins this sync instead
+      // of queueing for the next one (one ledger round trip per event-loop turn at most).
+      this.running = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.syncOnce())
+        .finally(() => {
+          this.running = undefined;
+        });
       return this.running;
     }
     if (!this.queued) {
@@ -297,6 +307,7 @@ export class LedgerView {
       this.syncedTime = t;
     }
     this.lastSyncAt = this.opts.clock();
+    this.syncCount++;
     return this.synced;
   }
 

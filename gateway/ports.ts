@@ -1,4 +1,5 @@
 import type { Address, Bytes32 } from "../core/domain.js";
+import type { SidecarPut } from "./log/kv.js";
 
 /** What the HTTP layer needs of a durable RFC 9162 log (gateway/log implements it). */
 export interface AppendReceipt {
@@ -10,7 +11,8 @@ export interface AppendReceipt {
 
 export interface LogPort {
   readonly size: number;
-  append(entry: unknown): Promise<AppendReceipt>;
+  /** `sidecar(index)`: records written in the entry's own batch once its index is known. */
+  append(entry: unknown, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt>;
   root(size?: number): Bytes32 | string;
   getEntries(start: number, endExclusive: number): Promise<{ index: number; entry: unknown; leafHash: string }[]>;
   inclusionProof(index: number, size?: number): string[];
@@ -53,7 +55,7 @@ export interface VaultCodec {
 
 /** Per-subject index of log entries, for a subject's own history (GDPR Art. 15). */
 export interface SubjectIndexPort {
-  /** Records an entry for a subject in the background (list() sees it). */
-  add(subject: Address, log: string, index: number): void;
+  /** The index record of an entry about `subject`, as a sidecar for LogPort.append. */
+  recordOf(subject: Address, log: string): (index: number) => SidecarPut[];
   list(subject: Address, log: string, limit: number): Promise<number[]>;
 }

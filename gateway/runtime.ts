@@ -143,8 +143,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError, signerBinding: fabric ? { didHash: didHash(did) } : "account" });
     }
 
-    // The per-subject index is derived from the logs: replay what a crash may have left unindexed.
-    const subjectIndex = new LevelSubjectIndex(sub("subjects"), onError);
+    // The per-subject index travels with the log entries; replay what an older version may have left unindexed.
+    const subjectIndex = new LevelSubjectIndex(sub("subjects"));
     const explanations = new ExplanationStore(sub("explanations"));
     for (const name of ["access", "decisions"] as const) {
       const from = Math.min(await subjectIndex.watermark(name), logs[name].size);
@@ -205,9 +205,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
         clearInterval(pruner);
         await app.close();
         for (const name of ["access", "decisions"] as const) await anchorers[name].stop();
-        // the watermark moves only over an index known complete; otherwise the next start replays
-        const indexed = await subjectIndex.flush().then(() => true, (e: unknown) => (onError(e), false));
-        if (indexed) for (const name of ["access", "decisions"] as const) await subjectIndex.setWatermark(name, logs[name].size);
+        // the index is complete with its log: nothing to replay at the next start
+        for (const name of ["access", "decisions"] as const) await subjectIndex.setWatermark(name, logs[name].size).catch(onError);
         for (const o of opened.reverse()) await o.close();
         await db.close();
       },

@@ -20,13 +20,20 @@
  * left, should LevelDB have applied a batch it reported as failed).
  *
  * Everything readable — size, roots, proofs, entries — is bounded by the durable size.
+ *
+ * Sidecar records: an append may carry records for other sublevels of the same database (the
+ * gateway's per-subject history index), computed from the entry's index once it is assigned and
+ * written in the entry's own atomic batch — an entry is never durable without them, nor they
+ * without it. One exception is inherent: a batch reported failed but applied all the same leaves
+ * records naming indexes that the next batch reuses for other entries, so a sidecar reader must
+ * check the entry an index points at.
  */
 import type { Bytes32 } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
 import { EMPTY_ROOT, MerkleTree, leafHash } from "../../core/merkle.js";
-import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchWriter, type KvOp, type KvStore } from "./kv.js";
+import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchOp, type BatchWriter, type KvOp, type KvStore, type SidecarPut } from "./kv.js";
 
 export interface AppendReceipt {
   logId: Bytes32;
@@ -87,6 +94,7 @@ export interface DurableLogStats {
 interface Pending {
   bytes: Uint8Array;
   leaf: Uint8Array;
+  sidecar: ((index: number) => SidecarPut[]) | undefined;
   resolve: (r: AppendReceipt) => void;
   reject: (e: unknown) => void;
 }
@@ -225,8 +233,9 @@ export class DurableLog {
    * durable, with its index. Rejects INVALID_ARGUMENT for a value without a JSON form or one over
    * `maxEntryBytes` (reason "entry_too_large"), INVALID_ARGUMENT reason "log_closed" after close(),
    * and INTERNAL reason "log_write_failed" when its batch could not be written (nothing assigned).
+   * `sidecar(index)` gives records to write in the same batch (see the class comment).
    */
-  append(entry: unknown): Promise<AppendReceipt> {
+  append(entry: unknown, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt> {
     if (this.closing) {
       return Promise.reject(new CustodiaError("INVALID_ARGUMENT", `log "${this.name}" is closed`, { reason: "log_closed", name: this.name }));
     }
@@ -247,7 +256,7 @@ export class DurableLog {
     }
     const leaf = leafHash(bytes);
     return new Promise<AppendReceipt>((resolve, reject) => {
-      this.queue.push({ bytes, leaf, resolve, reject });
+      this.queue.push({ bytes, leaf, sidecar, resolve, reject });
       this.schedule();
     });
   }
@@ -383,7 +392,7 @@ export class DurableLog {
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
     const start = this.durable;
     const end = start + batch.length;
-    const ops: KvOp[] = new Array<KvOp>(batch.length);
+    const ops: BatchOp[] = new Array<BatchOp>(batch.length);
     for (let j = 0; j < batch.length; j++) {
       const p = batch[j]!;
       ops[j] = { type: "put", key: this.entryKey(start + j), value: p.bytes };
@@ -394,6 +403,10 @@ export class DurableLog {
     this.writing = true;
     let write: Promise<void>;
     try {
+      for (let j = 0; j < batch.length; j++) {
+        const sidecar = batch[j]!.sidecar;
+        if (sidecar) for (const r of sidecar(start + j)) ops.push({ type: "put", sublevel: r.sublevel, key: r.key, value: r.value });
+      }
       write = this.writeBatch(ops, this.sync);
     } catch (e) {
       write = Promise.reject(e);

@@ -83,11 +83,11 @@ try {
   const headers = { authorization: `Bearer ${token}` };
   log("warming up the gateway");
   await run({ url: gw.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
-  const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string }; logs: { access: { size: number } } };
+  const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string; syncs: number }; logs: { access: { size: number } } };
   log(`ledger sync mode: ${before.ledger.sync}`);
   log(`measuring the gateway: ${CONNECTIONS} connections, ${DURATION} s`);
   const g = await run({ url: gw.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never });
-  const after = (await (await fetch(`${gw.url}/health`)).json()) as { logs: { access: { size: number } } };
+  const after = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { syncs: number }; logs: { access: { size: number } } };
   await stop(gw.proc);
 
   const bare = await start("./fixtures/bare-fastify.ts", {});
@@ -107,6 +107,7 @@ try {
     bareP99ms: b.latency.p99,
     ratio: Number((g.requests.average / b.requests.average).toFixed(3)),
     sync: before.ledger.sync,
+    ledgerSyncs: after.ledger.syncs - before.ledger.syncs,
     connections: CONNECTIONS,
     seconds: DURATION,
     non2xx: g.non2xx,

@@ -265,6 +265,44 @@ describe("DurableLog: failed batch writes", () => {
   });
 });
 
+describe("DurableLog: sidecar records", () => {
+  const sidecarOf = (sub: object, tag: string) => (index: number) => [{ sublevel: sub, key: `${tag}:${pad16(index)}`, value: tag }];
+  async function sidecarKeys(sub: { keys(): AsyncIterable<string> }): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of sub.keys()) out.push(k);
+    return out;
+  }
+
+  it.each(["direct", "public"] as const)("writes each entry's records in its batch, keyed by the index it got (%s batch path)", async (path) => {
+    const { db } = await fresh();
+    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
+    await idx.open();
+    const log = await DurableLog.open(path === "direct" ? db : new InstrumentedStore(db), { logId: randomLogId(), name: "s" });
+    const receipts = await Promise.all(Array.from({ length: 60 }, (_, i) => log.append(event(i), sidecarOf(idx, `t${i % 3}`))));
+    const expected = receipts.map((r, i) => `t${i % 3}:${pad16(r.index)}`).sort();
+    expect(await sidecarKeys(idx)).toEqual(expected);
+    expect(await idx.get(expected[0]!)).toBe(expected[0]!.slice(0, 2));
+    // entries without a sidecar write nothing beside themselves
+    await log.append(event(99));
+    expect((await sidecarKeys(idx)).length).toBe(60);
+  });
+
+  it("a failed batch writes neither its entries nor their records; the next batch's records take the reused indexes", async () => {
+    const { db } = await fresh();
+    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
+    await idx.open();
+    const store = new InstrumentedStore(db);
+    const log = await DurableLog.open(store, { logId: randomLogId(), name: "s" });
+    await log.append(event(0), sidecarOf(idx, "ok"));
+    store.failNext("before");
+    const doomed = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.append(event(i), sidecarOf(idx, "doomed"))));
+    expect(doomed.every((o) => o.status === "rejected")).toBe(true);
+    const next = await Promise.all(Array.from({ length: 3 }, (_, i) => log.append(event(i), sidecarOf(idx, "next"))));
+    expect(next.map((r) => r.index)).toEqual([1, 2, 3]);
+    expect(await sidecarKeys(idx)).toEqual([`next:${pad16(1)}`, `next:${pad16(2)}`, `next:${pad16(3)}`, `ok:${pad16(0)}`]);
+  });
+});
+
 describe("DurableLog: reads and errors", () => {
   it("reads entries by range, with limits, and rejects out-of-range requests with codes", async () => {
     const { db } = await fresh();
