@@ -4,6 +4,7 @@ import {
   JsonRpcProvider,
   Network,
   getAddress,
+  getNumber,
   type Log,
   type Provider,
   type Signer,
@@ -124,7 +125,11 @@ export class EvmLedger implements LedgerPort {
   }
 
   async blockNumber(): Promise<number> {
-    return this.guard(() => this.provider.getBlockNumber());
+    // The gateway asks this once per burst of decisions: straight to the node when the provider is
+    // ours, without ethers' request pipeline (a perform/format round of promises per call).
+    const provider = this.provider;
+    if (provider instanceof FastJsonRpcProvider) return this.guard(async () => getNumber((await provider.send("eth_blockNumber", [])) as string, "eth_blockNumber"));
+    return this.guard(() => provider.getBlockNumber());
   }
 
   async blockTime(block?: number): Promise<number> {

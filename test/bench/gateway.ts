@@ -90,11 +90,13 @@ try {
   const after = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { syncs: number }; logs: { access: { size: number } } };
   await stop(gw.proc);
 
+  // The peer gets exactly the same requests (the rotating paths and the bearer token), so the load
+  // generator does the same work in both measurements and the ratio compares the servers.
   const bare = await start("./fixtures/bare-fastify.ts", {});
   log("warming up the bare Fastify peer");
-  await run({ url: `${bare.url}${paths[0]}`, connections: CONNECTIONS, duration: 2 });
+  await run({ url: bare.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
   log(`measuring the bare Fastify peer: ${CONNECTIONS} connections, ${DURATION} s`);
-  const b = await run({ url: `${bare.url}${paths[0]}`, connections: CONNECTIONS, duration: DURATION });
+  const b = await run({ url: bare.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never });
   await stop(bare.proc);
 
   const logged = after.logs.access.size - before.logs.access.size;

@@ -12,6 +12,10 @@ import { fundedWallet, hardhatProvider } from "../helpers/hardhat.js";
 import type { Anchorer } from "../../gateway/log/anchorer.js";
 import { logIdFor } from "../../gateway/runtime.js";
 import { CHAIN_ID, sampleRecords, startTestGateway, type Identity, type TestGateway } from "./harness.js";
+import { Ajv } from "ajv";
+import { DataResultT } from "../../gateway/schemas.js";
+
+const validateDataResult = new Ajv({ strict: false }).compile({ ...DataResultT, additionalProperties: false, properties: { ...DataResultT.properties, receipt: { ...DataResultT.properties.receipt, additionalProperties: false } } });
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -101,6 +105,31 @@ describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
     verifyInclusion(res.receipt.index, res.receipt.treeSize, hashFromHex(res.receipt.leafHash), proofFromHex(proof.body.proof), hashFromHex(proof.body.root));
     const entries = await call("GET", `/v1/audit/logs/access/entries?start=${res.receipt.index}&end=${res.receipt.index + 1}`, auditor);
     expect(entries.body.entries[0].entry).toMatchObject({ kind: "access", decision: "allow", subject: c.address, partner: partner.address, purpose: "profiling", block: r.body.block });
+  });
+
+  it("answers a single-subject request with the same result as a query, as JSON that fits the published schema", async () => {
+    const c = await g.customer();
+    await g.ingest(sampleRecords(c.address!));
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    const results = [];
+    for (let i = 0; i < 2; i++) {
+      // twice: the second answer reuses the projection's cached JSON text
+      const single = await g.app.inject({ method: "GET", url: `/v1/data/${c.address}?purpose=profiling&categories=transactions`, headers: { authorization: `Bearer ${await partner.token()}` } });
+      expect(single.statusCode, single.body).toBe(200);
+      expect(single.headers["content-type"]).toBe("application/json; charset=utf-8");
+      results.push(single.json() as Json);
+    }
+    const query = await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+    const viaQuery = query.body.results[0] as Json;
+    for (const r of results) {
+      expect(validateDataResult(r), JSON.stringify(validateDataResult.errors)).toBe(true);
+      expect(Object.keys(r).sort()).toEqual(Object.keys(viaQuery).sort());
+      expect({ ...r, receipt: null, block: null }).toEqual({ ...viaQuery, receipt: null, block: null });
+      expect(r.data.transactions.length).toBeGreaterThan(0);
+      const logged = await call("GET", `/v1/audit/logs/access/entries?start=${r.receipt.index}&end=${r.receipt.index + 1}`, auditor);
+      expect(logged.body.entries[0].leafHash).toBe(r.receipt.leafHash);
+    }
+    expect(results[1].receipt.index).toBe(results[0].receipt.index + 1);
   });
 
   it("denies and logs requests beyond the consent or the agreement, with the reason", async () => {
