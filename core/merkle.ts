@@ -44,6 +44,20 @@ export function leafHash(entry: Uint8Array): Uint8Array {
 }
 
 /**
+ * The UTF-8 bytes of a JSON text and their RFC 9162 leaf hash, from one buffer: the leaf input
+ * (0x00 || bytes) is encoded in place and `bytes` is a view of it (no second encoding or copy).
+ * Equal to `leafHash(new TextEncoder().encode(text))`; what every log append computes.
+ */
+export function leafOfText(text: string): { bytes: Uint8Array; leaf: Uint8Array } {
+  const n = Buffer.byteLength(text, "utf8");
+  const input = Buffer.allocUnsafe(1 + n);
+  input[0] = LEAF_PREFIX;
+  input.write(text, 1, "utf8");
+  const bytes = input.subarray(1);
+  return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, n), leaf: sha256(input) };
+}
+
+/**
  * Interior node hash: SHA-256(0x01 || left || right).
  * Precondition: both children are 32-byte hashes (else PROOF_MALFORMED).
  */

@@ -7,7 +7,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { getAddress, type Wallet } from "ethers";
-import { CATEGORIES, categoryMask, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
+import { CATEGORIES, canonicalAccessEvent, categoryMask, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
 import { runIdOf, segmentRun, toDecisionRecord } from "../analytics/model.js";
 import type { Profile, Transaction } from "../analytics/features.js";
 import type { ExplanationStore } from "./explanations.js";
@@ -223,7 +223,6 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     } else if ((await deps.vault.status(args.subject)) === "erased") {
       reason = "SUBJECT_ERASED" as never;
     }
-    // members in canonical (sorted) order: the log's canonicaliser then has nothing to sort
     const entry: AccessEvent = {
       actor: args.actor,
       agreementId: args.decision.agreementId.toString(),
@@ -240,7 +239,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       subject: args.subject,
       time: args.time,
     };
-    const receipt = await deps.logs.access.append(entry, deps.subjectIndex.recordOf(args.subject, "access"));
+    const receipt = await deps.logs.access.appendCanonical(canonicalAccessEvent(entry), deps.subjectIndex.recordOf(args.subject, "access"));
     return { subject: args.subject, decision: entry.decision, reason: String(reason), block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
   }
 

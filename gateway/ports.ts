@@ -13,6 +13,8 @@ export interface LogPort {
   readonly size: number;
   /** `sidecar(index)`: records written in the entry's own batch once its index is known. */
   append(entry: unknown, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt>;
+  /** `append` of an entry given as its RFC 8785 canonical JSON text. */
+  appendCanonical(text: string, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt>;
   root(size?: number): Bytes32 | string;
   getEntries(start: number, endExclusive: number): Promise<{ index: number; entry: unknown; leafHash: string }[]>;
   inclusionProof(index: number, size?: number): string[];

@@ -30,9 +30,9 @@
  */
 import type { Bytes32 } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
-import { canonicalBytes } from "../../core/jcs.js";
+import { canonicalize } from "../../core/jcs.js";
 import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
-import { EMPTY_ROOT, MerkleTree, leafHash } from "../../core/merkle.js";
+import { EMPTY_ROOT, MerkleTree, leafHash, leafOfText } from "../../core/merkle.js";
 import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchOp, type BatchWriter, type KvOp, type KvStore, type SidecarPut } from "./kv.js";
 
 export interface AppendReceipt {
@@ -236,25 +236,38 @@ export class DurableLog {
    * `sidecar(index)` gives records to write in the same batch (see the class comment).
    */
   append(entry: unknown, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt> {
-    if (this.closing) {
-      return Promise.reject(new CustodiaError("INVALID_ARGUMENT", `log "${this.name}" is closed`, { reason: "log_closed", name: this.name }));
-    }
-    let bytes: Uint8Array;
+    let text: string;
     try {
-      bytes = canonicalBytes(entry);
+      text = canonicalize(entry);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (bytes.length > this.maxEntryBytes) {
-      return Promise.reject(
-        new CustodiaError("INVALID_ARGUMENT", `entry is ${bytes.length} bytes, more than ${this.maxEntryBytes}`, {
-          reason: "entry_too_large",
-          bytes: bytes.length,
-          max: this.maxEntryBytes,
-        }),
-      );
+    return this.appendCanonical(text, sidecar);
+  }
+
+  /**
+   * `append` for a caller that already holds the entry's RFC 8785 canonical JSON text (the
+   * gateway's access events, written out field by field). The text is stored as given: it must be
+   * canonical, or an auditor re-canonicalising the entry will not find its leaf hash.
+   */
+  appendCanonical(text: string, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt> {
+    if (this.closing) {
+      return Promise.reject(new CustodiaError("INVALID_ARGUMENT", `log "${this.name}" is closed`, { reason: "log_closed", name: this.name }));
     }
-    const leaf = leafHash(bytes);
+    // a UTF-8 length is at most 3 bytes per UTF-16 unit: most texts need no exact count
+    if (text.length * 3 > this.maxEntryBytes) {
+      const bytes = Buffer.byteLength(text, "utf8");
+      if (bytes > this.maxEntryBytes) {
+        return Promise.reject(
+          new CustodiaError("INVALID_ARGUMENT", `entry is ${bytes} bytes, more than ${this.maxEntryBytes}`, {
+            reason: "entry_too_large",
+            bytes,
+            max: this.maxEntryBytes,
+          }),
+        );
+      }
+    }
+    const { bytes, leaf } = leafOfText(text);
     return new Promise<AppendReceipt>((resolve, reject) => {
       this.queue.push({ bytes, leaf, sidecar, resolve, reject });
       this.schedule();

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { canonicalize } from "../../core/jcs.js";
 import {
+  canonicalAccessEvent,
+  type AccessEvent,
+  type Address,
+  type Bytes32,
   ALL_CATEGORIES,
   CATEGORIES,
   PERMISSION_REASONS,
@@ -83,5 +89,46 @@ describe("roles and reasons", () => {
   it("start the permission reasons with OK, as the ledger enum does", () => {
     expect(PERMISSION_REASONS[0]).toBe("OK");
     expect(new Set(PERMISSION_REASONS).size).toBe(PERMISSION_REASONS.length);
+  });
+});
+
+describe("canonicalAccessEvent", () => {
+  const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
+  const event = fc.record({
+    kind: fc.constant("access" as const),
+    requestId: fc.oneof(fc.uuid(), fc.string({ unit: "grapheme" })),
+    actor: fc.oneof(hex(40).map((h) => `did:ethr:0x7a69:0x${h}`), fc.string({ unit: "binary" })),
+    partner: hex(40).map((h) => `0x${h}` as Address),
+    subject: hex(40).map((h) => `0x${h}` as Address),
+    purpose: fc.constantFrom(...(["profiling", "research", "direct-marketing"] as const)),
+    categories: fc.integer({ min: 0, max: 2 ** 31 }),
+    decision: fc.constantFrom("allow" as const, "deny" as const),
+    reason: fc.oneof(fc.constantFrom("OK", "NO_CONSENT", "CONSENT_REVOKED"), fc.string()),
+    block: fc.nat(),
+    time: fc.nat(),
+    consentKey: hex(64).map((h) => `0x${h}` as Bytes32),
+    agreementId: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map(String),
+    at: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+  });
+
+  it("is the generic canonical form of any access event, member for member", () => {
+    fc.assert(
+      fc.property(event, (e) => {
+        expect(canonicalAccessEvent(e)).toBe(canonicalize(e));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("leaves what its layout does not cover to the generic canonicaliser, refusals included", () => {
+    const e = fc.sample(event, 1)[0]!;
+    const extra = { ...e, note: "x" } as unknown as AccessEvent;
+    expect(canonicalAccessEvent(extra)).toBe(canonicalize(extra));
+    expect(canonicalAccessEvent(extra)).toContain('"note":"x"');
+    for (const bad of [{ ...e, actor: "\ud800" }, { ...e, block: Number.NaN }, { ...e, time: 1.5e300 * 1e10 }]) {
+      expect(() => canonicalAccessEvent(bad as AccessEvent)).toThrow(CustodiaError);
+    }
+    const fractional = { ...e, categories: 1.5 };
+    expect(canonicalAccessEvent(fractional)).toBe(canonicalize(fractional));
   });
 });

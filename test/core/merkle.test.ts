@@ -9,6 +9,7 @@ import {
   hashFromHex,
   hashToHex,
   leafHash,
+  leafOfText,
   nodeHash,
   proofFromHex,
   proofToHex,
@@ -252,6 +253,21 @@ describe("hashing primitives", () => {
     const b = leafHash(bytes("10"));
     expect(hex(nodeHash(a, b))).toBe(hex(H(ONE, a, b)));
     expect(hex(nodeHash(a, b))).not.toBe(hex(nodeHash(b, a)));
+  });
+
+  it("leafOfText gives a JSON text's UTF-8 bytes and their leaf hash, each call its own bytes", () => {
+    const utf8 = new TextEncoder();
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "binary", maxLength: 600 }), { minLength: 1, maxLength: 8 }), (texts) => {
+        const made = texts.map((t) => leafOfText(t));
+        texts.forEach((t, i) => {
+          expect(Buffer.from(made[i]!.bytes).equals(Buffer.from(utf8.encode(t)))).toBe(true);
+          expect(hex(made[i]!.leaf)).toBe(hex(leafHash(utf8.encode(t))));
+          expect(Buffer.isBuffer(made[i]!.bytes)).toBe(false);
+        });
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("rejects bad inputs with exact codes", () => {

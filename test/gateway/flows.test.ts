@@ -129,7 +129,7 @@ describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
       const logged = await call("GET", `/v1/audit/logs/access/entries?start=${r.receipt.index}&end=${r.receipt.index + 1}`, auditor);
       expect(logged.body.entries[0].leafHash).toBe(r.receipt.leafHash);
     }
-    expect(results[1].receipt.index).toBe(results[0].receipt.index + 1);
+    expect(results[1]!.receipt.index).toBe(results[0]!.receipt.index + 1);
   });
 
   it("denies and logs requests beyond the consent or the agreement, with the reason", async () => {
