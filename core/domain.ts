@@ -1,6 +1,6 @@
 import { CustodiaError } from "./errors.js";
 import { sha256, toHex0x } from "./hash.js";
-import { canonicalize } from "./jcs.js";
+import { canonicalize, wellFormed } from "./jcs.js";
 
 /* ------------------------------------------------------------------ roles */
 
@@ -312,8 +312,8 @@ export interface AccessEvent {
 
 /**
  * The RFC 8785 canonical JSON of an access event, written out field by field in canonical member
- * order: the gateway logs one per request, and this is a third of the generic canonicaliser's
- * cost. Anything the fixed layout does not cover — a value of another type, a string that is not
+ * order: the gateway logs one per request, and this takes about 60 % of the generic
+ * canonicaliser's time. Anything the fixed layout does not cover — a value of another type, a string that is not
  * well-formed, an extra member — goes through `canonicalize` (which refuses what has no canonical
  * form). A property test holds the two equal.
  */
@@ -322,7 +322,7 @@ export function canonicalAccessEvent(e: AccessEvent): string {
   const simple =
     e.kind === "access" &&
     Object.keys(e).length === 14 &&
-    strings.every((v) => typeof v === "string" && (v as unknown as { isWellFormed(): boolean }).isWellFormed()) &&
+    strings.every((v) => typeof v === "string" && wellFormed(v)) &&
     Number.isSafeInteger(e.block) &&
     Number.isSafeInteger(e.categories) &&
     Number.isSafeInteger(e.time);

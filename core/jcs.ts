@@ -21,7 +21,7 @@ export function canonicalize(value: unknown): string {
 }
 
 /** String.prototype.isWellFormed (ES2024, native in Node 20); the project's lib setting stays ES2023. */
-const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+export const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 function refuse(message: string): never {
   throw new CustodiaError("INVALID_ARGUMENT", `value cannot be canonicalized: ${message}`);

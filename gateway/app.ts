@@ -94,8 +94,9 @@ const projectionJson = new WeakMap<object, string>();
 function dataResultJson(r: { subject: string; decision: string; reason: string; block: number; receipt: ReturnType<typeof receiptOf>; data?: unknown }): string {
   let data = "null";
   if (typeof r.data === "object" && r.data !== null) {
-    data = projectionJson.get(r.data) ?? JSON.stringify(r.data);
-    projectionJson.set(r.data, data);
+    const cached = projectionJson.get(r.data);
+    if (cached === undefined) projectionJson.set(r.data, (data = JSON.stringify(r.data)));
+    else data = cached;
   }
   const { receipt } = r;
   return `{"subject":${JSON.stringify(r.subject)},"decision":${JSON.stringify(r.decision)},"reason":${JSON.stringify(r.reason)},"block":${r.block},"receipt":{"log":${JSON.stringify(receipt.log)},"logId":${JSON.stringify(receipt.logId)},"index":${receipt.index},"leafHash":${JSON.stringify(receipt.leafHash)},"treeSize":${receipt.treeSize}},"data":${data}}`;

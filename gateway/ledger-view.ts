@@ -240,6 +240,7 @@ export class LedgerView {
     this.lastBound = { work, bounded };
     return bounded;
   }
+
   /** Decides from the index as it stands (callers that already hold a fresh block). */
   decideAt(subject: Address, partner: Address, request: PermissionRequest): Omit<Decision, "block"> {
     const key = this.consentKeyOf(subject, partner, request.purpose);
