@@ -70,8 +70,8 @@ export function resolveSettings(opts: GlobalOptions, io: CliIo): NetworkSettings
   const ledgerPort = env["CUSTODIA_LEDGER_PORT"];
   const gatewayPort = env["CUSTODIA_GATEWAY_PORT"];
   return {
-    gatewayUrl: (opts.gateway ?? env["CUSTODIA_GATEWAY_URL"] ?? (gatewayPort ? `http://127.0.0.1:${gatewayPort}` : DEFAULT_GATEWAY)).replace(/\/+$/, ""),
-    rpcUrl: opts.rpc ?? env["CUSTODIA_RPC_URL"] ?? (ledgerPort ? `http://127.0.0.1:${ledgerPort}` : DEFAULT_RPC),
+    gatewayUrl: httpUrl(opts.gateway ?? env["CUSTODIA_GATEWAY_URL"] ?? (gatewayPort ? `http://127.0.0.1:${gatewayPort}` : DEFAULT_GATEWAY), "the gateway URL").replace(/\/+$/, ""),
+    rpcUrl: httpUrl(opts.rpc ?? env["CUSTODIA_RPC_URL"] ?? (ledgerPort ? `http://127.0.0.1:${ledgerPort}` : DEFAULT_RPC), "the ledger's JSON-RPC URL"),
     contract: contractRaw ? address(contractRaw, "contract") : undefined,
     chainId,
     didRegistry: deployment.didRegistry ? address(deployment.didRegistry, "DID registry") : undefined,
@@ -79,6 +79,20 @@ export function resolveSettings(opts: GlobalOptions, io: CliIo): NetworkSettings
     dataDir,
     walletPath: resolve(opts.wallet ?? env["CUSTODIA_WALLET"] ?? join(dataDir, "wallet.json")),
   };
+}
+
+/** Both endpoints are spoken to over HTTP(S); anything else is a usage error, before any connection. */
+function httpUrl(raw: string, what: string): string {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== "http:" && protocol !== "https:") {
+    throw new CliError("CONFIG_INVALID", `${what} must be an http:// or https:// URL, got ${JSON.stringify(raw.slice(0, 100))}`, EXIT.USAGE);
+  }
+  return raw;
 }
 
 /** Asks a JSON-RPC node its chain id; LEDGER_UNAVAILABLE (exit 3) when it cannot be reached. */

@@ -104,6 +104,15 @@ describe("custodia wallet (local file)", () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  it("refuses a ledger or gateway URL that is not http(s) with a usage error, before connecting", async () => {
+    for (const args of [["--rpc", "ws://127.0.0.1:8545"], ["--rpc", "not a url"], ["--gateway", "ftp://127.0.0.1/"], ["--rpc", "' OR 1=1 --"]]) {
+      const r = await cli([...offline, ...args, "--json", "admin", "member", "show", "--account", "0xd837a61a23f0De117eE07d9F75B1932eC83a75aa"]);
+      expect(r.code, args.join(" ")).toBe(EXIT.USAGE);
+      expect(r.json.error.code).toBe("CONFIG_INVALID");
+      expect(r.json.error.message).toMatch(/must be an http:\/\/ or https:\/\/ URL/);
+    }
+  });
+
   it("rejects an unknown DID method with a usage error and writes nothing", async () => {
     const path = join(dir, "web.json");
     const r = await cli([...offline, "--wallet", path, "--json", "wallet", "create", "--method", "web"]);
