@@ -9,10 +9,10 @@ import { CustodiaError } from "./errors.js";
  * As in JSON.stringify, `toJSON()` is honoured, and `undefined`, functions and symbols are skipped
  * as object members and written as `null` in arrays.
  *
- * Written for the gateway's hot path (every access-log entry is canonicalised before it is
- * hashed): one pass, string concatenation, no per-call allocations beyond the output and the
- * sorted key lists. Its output is held byte-equal to the `canonicalize` package (the reference
- * implementation by the RFC's authors) by a property test.
+ * Written for the gateway's hot path (log entries are canonicalised before they are hashed): one
+ * pass with string concatenation, no sort when members already come in order, member names quoted
+ * once. Its output is held byte-equal to the `canonicalize` package (the reference implementation
+ * by the RFC's authors) by a property test.
  */
 export function canonicalize(value: unknown): string {
   const out = write(value, []);

@@ -66,6 +66,8 @@ export class LedgerView {
   private lastSyncAt = 0;
   private syncCount = 0;
   private running: Promise<number> | undefined;
+  /** `running` is scheduled but has not asked the node anything yet. */
+  private runningNotStarted = false;
   private queued: Promise<number> | undefined;
   /** The staleness bound of the sync decisions are waiting on (see bounded()). */
   private lastBound: { work: Promise<unknown>; bounded: Promise<unknown> } | undefined;
@@ -156,11 +158,17 @@ export class LedgerView {
    * before its request), and all arrivals during a sync share that single next sync.
    */
   sync(): Promise<number> {
+    // A sync that has not asked the node yet is one every caller may join: it is started after
+    // the current I/O phase, so every request parsed in it shares it (one ledger round trip per
+    // event-loop turn at most) instead of queueing for the next one.
+    if (this.runningNotStarted) return this.running!;
     if (!this.running) {
-      // Started after the current I/O phase: every request parsed in it joins this sync instead
-      // of queueing for the next one (one ledger round trip per event-loop turn at most).
+      this.runningNotStarted = true;
       this.running = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => this.syncOnce())
+        .then(() => {
+          this.runningNotStarted = false;
+          return this.syncOnce();
+        })
         .finally(() => {
           this.running = undefined;
         });
@@ -221,7 +229,6 @@ export class LedgerView {
     if (!this.isFresh()) throw new CustodiaError("LEDGER_STALE", "the gateway's view of the ledger is too old to decide on");
     return this.synced;
   }
-
 
   /**
    * A node that accepts connections but does not answer (frozen, partitioned) must not hold a

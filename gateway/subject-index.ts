@@ -15,6 +15,11 @@ export class LevelSubjectIndex implements SubjectIndexPort {
     return `${subject.toLowerCase()}:${log}:`;
   }
 
+  /** Keys sort by index within a subject's log: 12 digits, zero-padded. */
+  private static key(prefix: string, index: number): string {
+    return prefix + index.toString().padStart(12, "0");
+  }
+
   /**
    * The index record of one log entry about `subject`, as a sidecar for DurableLog.append: it is
    * written in the entry's own batch once the entry's index is known, so the index is complete
@@ -22,7 +27,7 @@ export class LevelSubjectIndex implements SubjectIndexPort {
    */
   recordOf(subject: Address, log: string): (index: number) => SidecarPut[] {
     const prefix = LevelSubjectIndex.prefix(subject, log);
-    return (index) => [{ sublevel: this.db, key: prefix + index.toString().padStart(12, "0"), value: "1" }];
+    return (index) => [{ sublevel: this.db, key: LevelSubjectIndex.key(prefix, index), value: "1" }];
   }
 
   /** The newest `limit` entry indexes for a subject in one log, oldest first. */
@@ -51,7 +56,7 @@ export class LevelSubjectIndex implements SubjectIndexPort {
     for (const { index, entry } of entries) {
       const subject = (entry as { subject?: unknown }).subject;
       if (typeof subject === "string" && /^0x[0-9a-fA-F]{40}$/.test(subject)) {
-        ops.push({ type: "put", key: LevelSubjectIndex.prefix(subject as Address, log) + index.toString().padStart(12, "0"), value: 1 });
+        ops.push({ type: "put", key: LevelSubjectIndex.key(LevelSubjectIndex.prefix(subject as Address, log), index), value: 1 });
       }
     }
     if (ops.length) await this.db.batch(ops);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { decodeJWT, verifyJWT, type JWTPayload } from "did-jwt";
 import type { Resolvable } from "did-resolver";
 import { CustodiaError, type ErrorCode } from "../../core/errors.js";
@@ -37,6 +38,16 @@ export interface JtiStore {
 }
 
 const MAX_TOKEN_LENGTH = 8 * 1024;
+/**
+ * Verified tokens up to this length are cached under the token itself (hashing one cost more than
+ * the rest of a cached request's authentication); longer ones under their SHA-256, so a cache full
+ * of padded tokens holds at most cacheSize × 1 KiB of keys.
+ */
+const CACHE_KEY_RAW_MAX = 1024;
+
+function cacheKey(token: string): string {
+  return token.length <= CACHE_KEY_RAW_MAX ? token : `sha256:${createHash("sha256").update(token).digest("base64")}`;
+}
 
 function fail(code: ErrorCode, message: string): never {
   throw new CustodiaError(code, message);
@@ -73,12 +84,11 @@ export class TokenVerifier {
     if (typeof token !== "string" || token.length === 0) fail("UNAUTHENTICATED", "a bearer DID-JWT is required");
     if (token.length > MAX_TOKEN_LENGTH) fail("TOKEN_INVALID", "token is too long");
     const now = this.nowSec();
-    // Keyed by the whole compact token: a hit is the very string that was verified (hashing it
-    // first cost more than the rest of a cached request's authentication).
-    const hit = this.cache.get(token);
+    const key = cacheKey(token);
+    const hit = this.cache.get(key);
     if (hit) {
       if (now > hit.exp + this.policy.clockSkewSec) {
-        this.cache.delete(token);
+        this.cache.delete(key);
         fail("TOKEN_EXPIRED", "token has expired");
       }
       return hit;
@@ -100,7 +110,7 @@ export class TokenVerifier {
     }
     if (verifiedIssuer !== claims.iss) fail("TOKEN_INVALID", "token issuer mismatch");
     const verified: VerifiedToken = { did: parseDid(claims.iss), jti: claims.jti, iat: claims.iat, exp: claims.exp, didHash: didHash(claims.iss) };
-    this.remember(token, verified);
+    this.remember(key, verified);
     return verified;
   }
 
@@ -131,13 +141,13 @@ export class TokenVerifier {
     return { iss, jti, iat, exp };
   }
 
-  private remember(token: string, verified: VerifiedToken): void {
+  private remember(key: string, verified: VerifiedToken): void {
     // Full: drop the oldest entry (Map keeps insertion order), O(1). Expired entries are dropped
     // when they are next looked up, or age out of the front of the map.
     if (this.cache.size >= this.policy.cacheSize) {
       const first = this.cache.keys().next();
       if (!first.done) this.cache.delete(first.value);
     }
-    this.cache.set(token, verified);
+    this.cache.set(key, verified);
   }
 }

@@ -25,8 +25,9 @@
  * gateway's per-subject history index), computed from the entry's index once it is assigned and
  * written in the entry's own atomic batch — an entry is never durable without them, nor they
  * without it. One exception is inherent: a batch reported failed but applied all the same leaves
- * records naming indexes that the next batch reuses for other entries, so a sidecar reader must
- * check the entry an index points at.
+ * records naming indexes that the next batch reuses for other entries. The next batch deletes
+ * them (as it deletes the failed batch's entry keys), but until it lands, and should the process
+ * die first, a sidecar reader must check the entry an index points at.
  */
 import type { Bytes32 } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
@@ -136,6 +137,8 @@ export class DurableLog {
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   /** Exclusive end of index keys a failed batch may have left behind (0: none). */
   private staleEnd = 0;
+  /** Sidecar records of failed batches, deleted by the next batch (LevelDB may have applied them). */
+  private staleSidecars: SidecarPut[] = [];
   private closing = false;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
@@ -415,18 +418,27 @@ export class DurableLog {
     ops.push({ type: "put", key: this.metaKey, value: encodeMeta(this.logId, end, this.tree.rootAt(end)) });
     this.writing = true;
     let write: Promise<void>;
+    // stale records first: a record this batch writes again under the same key survives
+    const cleanup = this.staleSidecars;
+    this.staleSidecars = [];
+    for (const r of cleanup) ops.push({ type: "del", sublevel: r.sublevel, key: r.key });
+    const sidecars: SidecarPut[] = [];
     try {
       for (let j = 0; j < batch.length; j++) {
         const sidecar = batch[j]!.sidecar;
-        if (sidecar) for (const r of sidecar(start + j)) ops.push({ type: "put", sublevel: r.sublevel, key: r.key, value: r.value });
+        if (sidecar) for (const r of sidecar(start + j)) sidecars.push(r);
       }
+      for (const r of sidecars) ops.push({ type: "put", sublevel: r.sublevel, key: r.key, value: r.value });
       write = this.writeBatch(ops, this.sync);
     } catch (e) {
       write = Promise.reject(e);
     }
     write.then(
       () => this.committed(batch, start, end),
-      (e: unknown) => this.failed(batch, start, end, e),
+      (e: unknown) => {
+        this.staleSidecars = cleanup.concat(sidecars, this.staleSidecars);
+        this.failed(batch, start, end, e);
+      },
     );
   }
 

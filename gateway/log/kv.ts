@@ -6,14 +6,22 @@
  * `valueEncoding: "view"`, `"buffer"`, `"json"` or the default `"utf8"` alike. Recommended:
  * `db.sublevel("audit-log", { valueEncoding: "view" })` (no transcoding at all).
  *
- * Being structural also lets tests inject failures by wrapping a real database.
+ * Being structural also lets tests inject failures by wrapping a real database. Batches may carry
+ * operations for other sublevels of the same database (abstract-level's `sublevel` operation
+ * option: the log's sidecar records), so a wrapper must hand them on to a real level database.
  */
 
 export type KvOp = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
 
+/** An operation as `batch()` receives it: the encoding per operation, perhaps another sublevel's. */
+export type KvBatchOp =
+  | KvOp
+  | { type: "put"; key: string; value: Uint8Array | string; valueEncoding: "view" | "utf8"; sublevel?: object }
+  | { type: "del"; key: string; sublevel?: object };
+
 export interface KvBatchOptions {
   keyEncoding: "utf8";
-  valueEncoding: "view";
+  valueEncoding?: "view";
   /** classic-level: fsync the write-ahead log before the batch resolves. */
   sync?: boolean;
 }
@@ -36,7 +44,7 @@ export interface KvIterator {
 
 export interface KvStore {
   get(key: string, options: { keyEncoding: "utf8"; valueEncoding: "view" }): Promise<Uint8Array | undefined>;
-  batch(operations: KvOp[], options: KvBatchOptions): Promise<void>;
+  batch(operations: KvBatchOp[], options: KvBatchOptions): Promise<void>;
   iterator(options: KvIteratorOptions): KvIterator;
 }
 
@@ -52,7 +60,7 @@ export interface SidecarPut {
   value: Uint8Array | string;
 }
 
-export type BatchOp = { type: "put"; key: string; value: Uint8Array | string; sublevel?: object } | { type: "del"; key: string };
+export type BatchOp = { type: "put"; key: string; value: Uint8Array | string; sublevel?: object } | { type: "del"; key: string; sublevel?: object };
 
 /** An operation as the root database's `_batch()` receives it: encoded, prefixed, encodings named. */
 type RawOp = { type: "put" | "del"; key: string; value?: Uint8Array | string; keyEncoding: "utf8"; valueEncoding: "view" | "utf8" };
@@ -80,7 +88,7 @@ export type BatchWriter = (operations: ReadonlyArray<BatchOp>, options: { sync: 
  * fault-injecting wrapper — goes through the public `batch()`.
  */
 export function batchWriter(db: object): BatchWriter {
-  const handle = db as LevelInternals & { batch(ops: unknown[], options: unknown): Promise<void> };
+  const handle = db as LevelInternals & { batch(ops: KvBatchOp[], options: KvBatchOptions): Promise<void> };
   const root = handle.db ?? handle;
   const direct = typeof root._batch === "function" && (handle === root || typeof handle.prefixKey === "function");
   const prefix = direct && handle !== root ? handle.prefixKey!("", "utf8") : "";
@@ -103,13 +111,11 @@ export function batchWriter(db: object): BatchWriter {
     const raw = new Array<RawOp>(operations.length);
     for (let i = 0; i < operations.length; i++) {
       const op = operations[i]!;
-      if (op.type === "del") {
-        raw[i] = { type: "del", key: prefix + op.key, keyEncoding: "utf8", valueEncoding: "view" };
-        continue;
-      }
       const p = op.sublevel === undefined ? prefix : prefixOf(op.sublevel);
       if (p === undefined) return viaPublicBatch(operations, options.sync);
-      raw[i] = { type: "put", key: p + op.key, value: op.value, keyEncoding: "utf8", valueEncoding: typeof op.value === "string" ? "utf8" : "view" };
+      raw[i] = op.type === "del"
+        ? { type: "del", key: p + op.key, keyEncoding: "utf8", valueEncoding: "view" }
+        : { type: "put", key: p + op.key, value: op.value, keyEncoding: "utf8", valueEncoding: typeof op.value === "string" ? "utf8" : "view" };
     }
     return root._batch!(raw, { sync: options.sync });
   };

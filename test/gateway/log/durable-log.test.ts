@@ -301,6 +301,22 @@ describe("DurableLog: sidecar records", () => {
     expect(next.map((r) => r.index)).toEqual([1, 2, 3]);
     expect(await sidecarKeys(idx)).toEqual([`next:${pad16(1)}`, `next:${pad16(2)}`, `next:${pad16(3)}`, `ok:${pad16(0)}`]);
   });
+  it("deletes the records of a batch that was applied although its write reported failure, with the next batch", async () => {
+    const { db } = await fresh();
+    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
+    await idx.open();
+    const store = new InstrumentedStore(db);
+    const log = await DurableLog.open(store, { logId: randomLogId(), name: "s" });
+    await log.append(event(0), sidecarOf(idx, "ok"));
+    store.failNext("after");
+    const doomed = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => log.append(event(i), sidecarOf(idx, "doomed"))));
+    expect(doomed.every((o) => o.status === "rejected")).toBe(true);
+    // LevelDB applied the doomed batch: its records are there, naming indexes 1..6
+    expect((await sidecarKeys(idx)).filter((k) => k.startsWith("doomed:")).length).toBe(6);
+    const next = await Promise.all(Array.from({ length: 2 }, (_, i) => log.append(event(i), sidecarOf(idx, "next"))));
+    expect(next.map((r) => r.index)).toEqual([1, 2]);
+    expect(await sidecarKeys(idx)).toEqual([`next:${pad16(1)}`, `next:${pad16(2)}`, `ok:${pad16(0)}`]);
+  });
 });
 
 describe("DurableLog: reads and errors", () => {

@@ -7,7 +7,7 @@ import { expect } from "vitest";
 import type { Bytes32 } from "../../../core/domain.js";
 import { CustodiaError, type ErrorCode } from "../../../core/errors.js";
 import { randomBytes } from "node:crypto";
-import type { KvBatchOptions, KvOp, KvStore } from "../../../gateway/log/kv.js";
+import type { KvBatchOp, KvBatchOptions, KvStore } from "../../../gateway/log/kv.js";
 
 export interface TempDb {
   dir: string;
@@ -58,7 +58,7 @@ export class InstrumentedStore implements KvStore {
     return this.inner.iterator(options);
   }
 
-  async batch(operations: KvOp[], options: KvBatchOptions): Promise<void> {
+  async batch(operations: KvBatchOp[], options: KvBatchOptions): Promise<void> {
     this.batches++;
     const mode = this.fail.shift();
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));

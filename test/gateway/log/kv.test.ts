@@ -38,7 +38,9 @@ describe("batchWriter: the direct batch path", () => {
       for (const batch of [ops, later]) {
         await pub.batch(batch.map((op) => (op.type === "put" ? { ...op, valueEncoding: typeof op.value === "string" ? "utf8" : "view" } : op)), { keyEncoding: "utf8" });
       }
-      const write = batchWriter(handleOf(viaDirect));
+      const direct = handleOf(viaDirect);
+      await direct.open(); // a sublevel opens on the next tick; until then writes take the public path
+      const write = batchWriter(direct);
       for (const batch of [ops, later]) await write(batch, { sync: true });
       const expected = await dump(viaPublic);
       expect(expected.length, place).toBe(3);
