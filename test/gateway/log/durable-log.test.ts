@@ -267,6 +267,16 @@ describe("DurableLog: failed batch writes", () => {
 
 describe("DurableLog: sidecar records", () => {
   const sidecarOf = (sub: object, tag: string) => (index: number) => [{ sublevel: sub, key: `${tag}:${pad16(index)}`, value: tag }];
+  /** A log on a failure-injecting store whose entry 0 carries an "ok" record in sublevel `idx`. */
+  async function logWithOneIndexedEntry() {
+    const { db } = await fresh();
+    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
+    await idx.open();
+    const store = new InstrumentedStore(db);
+    const log = await DurableLog.open(store, { logId: randomLogId(), name: "s" });
+    await log.append(event(0), sidecarOf(idx, "ok"));
+    return { idx, store, log };
+  }
   async function sidecarKeys(sub: { keys(): AsyncIterable<string> }): Promise<string[]> {
     const out: string[] = [];
     for await (const k of sub.keys()) out.push(k);
@@ -288,12 +298,7 @@ describe("DurableLog: sidecar records", () => {
   });
 
   it("a failed batch writes neither its entries nor their records; the next batch's records take the reused indexes", async () => {
-    const { db } = await fresh();
-    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
-    await idx.open();
-    const store = new InstrumentedStore(db);
-    const log = await DurableLog.open(store, { logId: randomLogId(), name: "s" });
-    await log.append(event(0), sidecarOf(idx, "ok"));
+    const { idx, store, log } = await logWithOneIndexedEntry();
     store.failNext("before");
     const doomed = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.append(event(i), sidecarOf(idx, "doomed"))));
     expect(doomed.every((o) => o.status === "rejected")).toBe(true);
@@ -301,13 +306,9 @@ describe("DurableLog: sidecar records", () => {
     expect(next.map((r) => r.index)).toEqual([1, 2, 3]);
     expect(await sidecarKeys(idx)).toEqual([`next:${pad16(1)}`, `next:${pad16(2)}`, `next:${pad16(3)}`, `ok:${pad16(0)}`]);
   });
+
   it("deletes the records of a batch that was applied although its write reported failure, with the next batch", async () => {
-    const { db } = await fresh();
-    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
-    await idx.open();
-    const store = new InstrumentedStore(db);
-    const log = await DurableLog.open(store, { logId: randomLogId(), name: "s" });
-    await log.append(event(0), sidecarOf(idx, "ok"));
+    const { idx, store, log } = await logWithOneIndexedEntry();
     store.failNext("after");
     const doomed = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => log.append(event(i), sidecarOf(idx, "doomed"))));
     expect(doomed.every((o) => o.status === "rejected")).toBe(true);
