@@ -6,7 +6,7 @@
  * Last line: {"rps":..,"p99ms":..,"bareRps":..,"ratio":..,...}
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -40,6 +40,39 @@ function stop(proc: ChildProcess): Promise<void> {
     proc.kill("SIGTERM");
     setTimeout(() => proc.kill("SIGKILL"), 10_000).unref();
   });
+}
+
+/**
+ * CPU time a process has used, µs (Linux /proc; undefined elsewhere or once it is gone). CPU per
+ * request tells what each process costs apart from how the two cores were shared in a run.
+ */
+function cpuOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // fields after the command name: utime and stime are the 12th and 13th, in clock ticks
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / TICKS_PER_SEC;
+  } catch {
+    return undefined;
+  }
+}
+const TICKS_PER_SEC = 100; // USER_HZ, 100 on every Linux build Node supports
+
+/** Runs autocannon and reports each process's CPU µs per request over the measured window. */
+async function measure(opts: autocannon.Options, pids: Record<string, number | undefined>): Promise<{ res: autocannon.Result; cpuUsPerReq: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)]));
+  const self0 = process.cpuUsage();
+  const res = await run(opts);
+  const self = process.cpuUsage(self0);
+  const cpuUsPerReq: Record<string, number> = {};
+  for (const [k, pid] of Object.entries(pids)) {
+    const a = before[k];
+    const b = cpuOf(pid);
+    if (a !== undefined && b !== undefined && res.requests.total > 0) cpuUsPerReq[k] = Math.round((b - a) / res.requests.total);
+  }
+  if (res.requests.total > 0) cpuUsPerReq["loadgen"] = Math.round((self.user + self.system) / res.requests.total);
+  return { res, cpuUsPerReq };
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -86,7 +119,7 @@ try {
   const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string; syncs: number }; logs: { access: { size: number } } };
   log(`ledger sync mode: ${before.ledger.sync}`);
   log(`measuring the gateway: ${CONNECTIONS} connections, ${DURATION} s`);
-  const g = await run({ url: gw.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never });
+  const { res: g, cpuUsPerReq: gCpu } = await measure({ url: gw.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never }, { server: gw.proc.pid, ledger: net.node?.pid });
   const after = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { syncs: number }; logs: { access: { size: number } } };
   await stop(gw.proc);
 
@@ -96,7 +129,7 @@ try {
   log("warming up the bare Fastify peer");
   await run({ url: bare.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
   log(`measuring the bare Fastify peer: ${CONNECTIONS} connections, ${DURATION} s`);
-  const b = await run({ url: bare.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never });
+  const { res: b, cpuUsPerReq: bCpu } = await measure({ url: bare.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never }, { server: bare.proc.pid });
   await stop(bare.proc);
 
   const logged = after.logs.access.size - before.logs.access.size;
@@ -116,9 +149,14 @@ try {
     errors: g.errors,
     logged,
     acknowledged: ok2xx,
+    // CPU µs per request of each process over the measured window (Linux only)
+    cpuUsPerReq: { gateway: gCpu, bare: bCpu },
   };
   process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx)\n`);
   process.stdout.write(`fastify  ${result.bareRps} req/s  p99 ${result.bareP99ms} ms\nratio    ${result.ratio}\n`);
+  if (gCpu["server"] !== undefined && bCpu["server"] !== undefined) {
+    process.stdout.write(`cpu/req  gateway ${gCpu["server"]} µs (ledger node ${gCpu["ledger"] ?? "?"} µs, load generator ${gCpu["loadgen"]} µs); fastify ${bCpu["server"]} µs (load generator ${bCpu["loadgen"]} µs)\n`);
+  }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   await net.close();
