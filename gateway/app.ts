@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { Ajv } from "ajv";
-import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -117,18 +116,27 @@ function requireAccount(account: Address | null): Address {
 }
 
 /**
- * Response headers of a JSON API that serves personal data (OWASP REST Security Cheat Sheet):
- * nothing is cached anywhere (`no-store`), no page may frame an answer, content types are not
- * sniffed, TLS is remembered, no referrer leaks, no other origin may embed an answer.
+ * Response headers of a JSON API that serves personal data, as the OWASP REST Security Cheat
+ * Sheet lists them for every API response: nothing is cached anywhere (`no-store`), no page may
+ * frame an answer (CSP `frame-ancestors` and its older X-Frame-Options form), content types are
+ * not sniffed, TLS is remembered (a TLS-terminating proxy in front passes it on).
  */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+const API_HEADERS: Readonly<Record<string, string>> = {
   "cache-control": "no-store",
   "content-security-policy": "frame-ancestors 'none'",
-  "cross-origin-resource-policy": "same-origin",
-  "referrer-policy": "no-referrer",
   "strict-transport-security": "max-age=31536000; includeSubDomains",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
+};
+
+/**
+ * The HTML pages (the OpenAPI explorer under /docs) also keep their referrer and their resources
+ * to themselves — headers the cheat sheet keeps for HTML, of no use on a JSON answer.
+ */
+const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  ...API_HEADERS,
+  "cross-origin-resource-policy": "same-origin",
+  "referrer-policy": "no-referrer",
 };
 
 /**
@@ -149,7 +157,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       raw
         .code(tooLong ? 414 : 400)
         .header("content-type", "application/json; charset=utf-8")
-        .headers(SECURITY_HEADERS)
+        .headers(API_HEADERS)
         .send(JSON.stringify({ code: "BAD_REQUEST", message: tooLong ? "a path segment is too long" : "the URL is malformed" }));
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -164,8 +172,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   installErrorHandling(app);
   app.decorateRequest("principal", null);
   // Security headers, set as one precomputed object per reply.
-  app.addHook("onRequest", (_req, reply, done) => {
-    void reply.headers(SECURITY_HEADERS);
+  app.addHook("onRequest", (req, reply, done) => {
+    void reply.headers(req.url.startsWith("/docs") ? PAGE_HEADERS : API_HEADERS);
     done();
   });
   await app.register(swagger, {
@@ -177,14 +185,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view, failureLimit: config.authFailureLimit, failureWindowMs: config.rateLimitWindowMs, clock: deps.clock, memberBinding: deps.ledger.kind === "fabric" ? "did" : "account" }));
-  await app.register(rateLimit, {
-    hook: "preHandler",
-    max: config.rateLimitMax,
-    timeWindow: config.rateLimitWindowMs,
-    keyGenerator: (req) => req.principal?.did ?? req.ip,
-    errorResponseBuilder: () => new CustodiaError("RATE_LIMITED", "too many requests; slow down"),
-  });
+  // Authentication and the per-principal rate limit, in one synchronous pass where tokens are cached.
+  app.addHook("onRequest", authHook({ tokens: deps.tokens, jti: deps.jti, view: deps.view, failureLimit: config.authFailureLimit, failureWindowMs: config.rateLimitWindowMs, requestLimit: config.rateLimitMax, requestWindowMs: config.rateLimitWindowMs, clock: deps.clock, memberBinding: deps.ledger.kind === "fabric" ? "did" : "account" }));
   app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string", bodyLimit: config.ingestBodyLimit }, (_req, body, done) => done(null, body));
 
   const nowSec = (): number => Math.floor(deps.clock() / 1000);

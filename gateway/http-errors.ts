@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { CustodiaError, type ErrorCode } from "../core/errors.js";
 
 /** The one table from error codes to HTTP statuses. Anything not listed is a 500. */
@@ -94,6 +94,19 @@ function fromFastify(err: FastifyError): CustodiaError {
   return new CustodiaError("INTERNAL", "internal error");
 }
 
+/**
+ * A 429 says when to come back (Retry-After, seconds) and, where a limit applies, the limit in the
+ * common X-RateLimit-* form. Served answers carry none of these: a client learns its budget here.
+ */
+function rateLimitHeaders(reply: FastifyReply, err: CustodiaError): void {
+  const d = err.details ?? {};
+  const wait = typeof d["retryAfterSec"] === "number" ? d["retryAfterSec"] : 1;
+  void reply.header("retry-after", String(wait));
+  if (typeof d["limit"] === "number") {
+    void reply.headers({ "x-ratelimit-limit": String(d["limit"]), "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(wait) });
+  }
+}
+
 /** Every error leaves as `{ code, message }` with the status from the table; never a stack. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -101,7 +114,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     const status = HTTP_STATUS[err.code] ?? 500;
     if (status >= 500) request.log.error({ err: error, code: err.code }, "request failed");
     else request.log.info({ code: err.code }, err.message);
-    if (err.code === "RATE_LIMITED") reply.header("retry-after", "1");
+    if (err.code === "RATE_LIMITED") rateLimitHeaders(reply, err);
     const message = status >= 500 && err.code === "INTERNAL" ? "internal error" : err.message;
     void reply.status(status).send({ code: err.code, message } satisfies ErrorBody);
   });

@@ -43,6 +43,13 @@ export interface AuthDeps {
   /** Failed authentications tolerated per client IP per window before 429. */
   failureLimit: number;
   failureWindowMs: number;
+  /**
+   * Requests served per principal (its DID) per window before 429; a route without
+   * authentication counts per client IP. Junk tokens never become a principal: they are
+   * counted by the failure limit instead.
+   */
+  requestLimit: number;
+  requestWindowMs: number;
   clock: () => number;
   /**
    * How a DID is bound to a member record. "account" (EVM): the member's account is the address the
@@ -54,33 +61,48 @@ export interface AuthDeps {
 }
 
 /**
- * Counts failed authentications per client IP in fixed windows. Junk tokens are the cheap way to
- * make a gateway work (a did:ethr token costs a ledger lookup to refute), and the per-principal
- * rate limit cannot see them: they never become a principal.
+ * Fixed-window counters per key (a client address, a principal's DID), synchronous: a request is
+ * counted and judged in the hook that authenticates it, with no store round trip.
  */
-class FailureLimiter {
+export class FixedWindows {
   private readonly windows = new Map<string, { start: number; count: number }>();
   constructor(
-    private readonly limit: number,
+    readonly limit: number,
     private readonly windowMs: number,
     private readonly clock: () => number,
+    private readonly maxKeys = 100_000,
   ) {}
 
-  blocked(ip: string): boolean {
-    const w = this.windows.get(ip);
-    return !!w && this.clock() - w.start < this.windowMs && w.count >= this.limit;
+  /** Seconds until `key` may be served again (0: it is within its limit now). */
+  waitSec(key: string): number {
+    const w = this.windows.get(key);
+    if (!w || w.count < this.limit) return 0;
+    const left = w.start + this.windowMs - this.clock();
+    return left > 0 ? Math.ceil(left / 1000) : 0;
   }
 
-  fail(ip: string): void {
+  /** Counts one event for `key`; returns waitSec(key) after it. */
+  count(key: string): number {
     const now = this.clock();
-    let w = this.windows.get(ip);
+    let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
-      if (this.windows.size >= 100_000) this.windows.clear();
+      if (!w && this.windows.size >= this.maxKeys) this.prune(now);
       w = { start: now, count: 0 };
-      this.windows.set(ip, w);
+      this.windows.set(key, w);
     }
     w.count++;
+    return w.count > this.limit ? Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)) : 0;
   }
+
+  /** Drops ended windows; if every window is live, starts afresh (the map stays bounded). */
+  private prune(now: number): void {
+    for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
+    if (this.windows.size >= this.maxKeys) this.windows.clear();
+  }
+}
+
+function rateLimited(message: string, limit: number, retryAfterSec: number): CustodiaError {
+  return new CustodiaError("RATE_LIMITED", message, { retryAfterSec, limit });
 }
 
 function bearer(request: FastifyRequest): string {
@@ -97,25 +119,35 @@ function memberOf(deps: AuthDeps, token: VerifiedToken): Member | null {
 }
 
 /**
- * The onRequest hook: verifies the DID-JWT, spends single-use tokens, and resolves the caller's
- * role from the membership contract (through the ledger view). A member's role binds its DID:
- * the account must be active and registered with the hash of this very DID.
+ * The onRequest hook: verifies the DID-JWT, spends single-use tokens, resolves the caller's role
+ * from the membership contract (through the ledger view), and applies the per-principal rate
+ * limit. A member's role binds its DID: the account must be active and registered with the hash
+ * of this very DID.
  */
 export function authHook(deps: AuthDeps) {
-  const failures = new FailureLimiter(deps.failureLimit, deps.failureWindowMs, deps.clock);
+  const failures = new FixedWindows(deps.failureLimit, deps.failureWindowMs, deps.clock);
+  const requests = new FixedWindows(deps.requestLimit, deps.requestWindowMs, deps.clock);
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     request.principal = null;
     const auth = request.routeOptions.config?.auth;
-    if (!auth) return;
-    if (failures.blocked(request.ip)) throw new CustodiaError("RATE_LIMITED", "too many failed authentications from this address; wait a minute");
+    if (!auth) {
+      const wait = requests.count(`ip:${request.ip}`);
+      if (wait > 0) throw rateLimited("too many requests from this address; slow down", requests.limit, wait);
+      return;
+    }
+    const blockedFor = failures.waitSec(request.ip);
+    if (blockedFor > 0) throw rateLimited("too many failed authentications from this address; wait a minute", failures.limit, blockedFor);
     let token;
     try {
       token = await deps.tokens.verify(bearer(request));
     } catch (e) {
       // an unreachable ledger is not the caller's failure
-      if (!(e instanceof CustodiaError) || (e.code !== "LEDGER_UNAVAILABLE" && e.code !== "LEDGER_STALE")) failures.fail(request.ip);
+      if (!(e instanceof CustodiaError) || (e.code !== "LEDGER_UNAVAILABLE" && e.code !== "LEDGER_STALE")) failures.count(request.ip);
       throw e;
     }
+    // counted before a single-use token is spent: a refused request leaves the token usable
+    const wait = requests.count(token.did.did);
+    if (wait > 0) throw rateLimited("too many requests; slow down", requests.limit, wait);
     if (auth.tokenUse === "once" && !(await deps.jti.spend(token.did.did, token.jti, token.exp))) {
       throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
     }

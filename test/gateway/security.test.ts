@@ -220,10 +220,15 @@ describe("gateway security: tokens, roles, hostile input", () => {
         "x-content-type-options": "nosniff",
         "x-frame-options": "DENY",
         "strict-transport-security": "max-age=31536000; includeSubDomains",
-        "referrer-policy": "no-referrer",
-        "cross-origin-resource-policy": "same-origin",
       });
+      // the HTML-page headers and the rate-limit budget stay off JSON answers
+      for (const h of ["referrer-policy", "cross-origin-resource-policy", "x-ratelimit-limit", "x-ratelimit-remaining", "retry-after"]) expect(a.headers[h], h).toBeUndefined();
     }
+    // the OpenAPI explorer is an HTML page: it keeps its referrer and resources to itself too
+    const page = await g.app.inject({ method: "GET", url: "/docs/" });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers["content-type"]).toMatch(/text\/html/);
+    expect(page.headers).toMatchObject({ "cache-control": "no-store", "x-frame-options": "DENY", "referrer-policy": "no-referrer", "cross-origin-resource-policy": "same-origin" });
   });
 
   describe("hostile input", () => {
@@ -281,9 +286,25 @@ describe("gateway security: tokens, roles, hostile input", () => {
         const blocked = await small.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer ${await c.token()}` } });
         expect(blocked.statusCode).toBe(429);
         expect(blocked.json().code).toBe("RATE_LIMITED");
+        // the window is the rate-limit window (60 s by default): come back when it ends
+        expect(Number(blocked.headers["retry-after"])).toBeGreaterThan(50);
+        expect(Number(blocked.headers["retry-after"])).toBeLessThanOrEqual(60);
+        expect(blocked.headers["x-ratelimit-limit"]).toBe("5");
         // another address is unaffected
         const elsewhere = await small.app.inject({ method: "GET", url: "/v1/me", remoteAddress: "10.9.8.7", headers: { authorization: `Bearer ${await c.token()}` } });
         expect(elsewhere.statusCode).toBe(200);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it("rate-limits unauthenticated routes per client address", async () => {
+      const small = await startTestGateway({ config: { rateLimitMax: 3, rateLimitWindowMs: 60_000 } });
+      try {
+        const codes: number[] = [];
+        for (let i = 0; i < 4; i++) codes.push((await small.app.inject({ method: "GET", url: "/health" })).statusCode);
+        expect(codes).toEqual([200, 200, 200, 429]);
+        expect((await small.app.inject({ method: "GET", url: "/health", remoteAddress: "10.9.8.7" })).statusCode).toBe(200);
       } finally {
         await small.close();
       }
@@ -300,6 +321,9 @@ describe("gateway security: tokens, roles, hostile input", () => {
         const limited = await small.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer ${await c.token()}` } });
         expect(limited.statusCode).toBe(429);
         expect(limited.json().code).toBe("RATE_LIMITED");
+        expect(limited.headers).toMatchObject({ "x-ratelimit-limit": "5", "x-ratelimit-remaining": "0" });
+        expect(Number(limited.headers["retry-after"])).toBeGreaterThan(50);
+        expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(60);
         expect((await small.app.inject({ method: "GET", url: "/v1/me", headers: { authorization: `Bearer ${await other.token()}` } })).statusCode).toBe(200);
       } finally {
         await small.close();
