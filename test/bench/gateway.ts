@@ -3,6 +3,11 @@
  * and the vault all on, against a bare Fastify route, on loopback, in the same run. The gateway and
  * the peer each run in their own process; autocannon drives them from this one.
  *
+ * The machine's speed drifts (a shared host: the same run of the peer measured 25,000 req/s one
+ * hour and 12,000 the next), so the two are measured in alternating rounds — gateway, peer,
+ * gateway, peer … — and each side's figures are over all its rounds: a slow spell falls on both.
+ * Latency percentiles are over every response of every round.
+ *
  * Last line: {"rps":..,"p99ms":..,"bareRps":..,"ratio":..,...}
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -23,6 +28,7 @@ import { readyUrl } from "../helpers/child-process.js";
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
 const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
 const SUBJECTS = Number(process.env["BENCH_SUBJECTS"] ?? 200);
+const ROUNDS = Math.max(1, Math.round(Number(process.env["BENCH_ROUNDS"] ?? 5)));
 const log = (s: string): void => void process.stderr.write(`bench:gateway: ${s}\n`);
 
 function start(script: string, env: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess }> {
@@ -59,25 +65,55 @@ function cpuOf(pid: number | undefined): number | undefined {
 }
 const TICKS_PER_SEC = 100; // USER_HZ, 100 on every Linux build Node supports
 
-/** Runs autocannon and reports each process's CPU µs per request over the measured window. */
-async function measure(opts: autocannon.Options, pids: Record<string, number | undefined>): Promise<{ res: autocannon.Result; cpuUsPerReq: Record<string, number> }> {
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)]));
-  const self0 = process.cpuUsage();
-  const res = await run(opts);
-  const self = process.cpuUsage(self0);
-  const cpuUsPerReq: Record<string, number> = {};
-  for (const [k, pid] of Object.entries(pids)) {
-    const a = before[k];
-    const b = cpuOf(pid);
-    if (a !== undefined && b !== undefined && res.requests.total > 0) cpuUsPerReq[k] = Math.round((b - a) / res.requests.total);
+/** One side's measurement, summed over its rounds. */
+class Side {
+  requests = 0;
+  seconds = 0;
+  non2xx = 0;
+  errors = 0;
+  readonly latencies: number[] = [];
+  readonly perRound: number[] = [];
+  private readonly cpu: Record<string, number> = {};
+  constructor(private readonly pids: Record<string, number | undefined>) {}
+
+  /** Runs one round of `seconds` against `url`, recording every response time. */
+  async round(opts: autocannon.Options): Promise<void> {
+    const before = Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, cpuOf(pid)]));
+    const self0 = process.cpuUsage();
+    const res = await run(opts, (ms) => this.latencies.push(ms));
+    const self = process.cpuUsage(self0);
+    for (const [k, pid] of Object.entries(this.pids)) {
+      const a = before[k];
+      const b = cpuOf(pid);
+      if (a !== undefined && b !== undefined) this.cpu[k] = (this.cpu[k] ?? 0) + (b - a);
+    }
+    this.cpu["loadgen"] = (this.cpu["loadgen"] ?? 0) + self.user + self.system;
+    this.requests += res.requests.total;
+    this.seconds += res.duration;
+    this.non2xx += res.non2xx;
+    this.errors += res.errors;
+    this.perRound.push(res.requests.total / res.duration);
   }
-  if (res.requests.total > 0) cpuUsPerReq["loadgen"] = Math.round((self.user + self.system) / res.requests.total);
-  return { res, cpuUsPerReq };
+
+  get rps(): number {
+    return this.requests / this.seconds;
+  }
+
+  percentile(p: number): number {
+    const sorted = Float64Array.from(this.latencies).sort();
+    return sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! * 10) / 10;
+  }
+
+  /** CPU µs per request of each process over the measured rounds (Linux only, but the load generator's). */
+  cpuUsPerReq(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.cpu).map(([k, us]) => [k, Math.round(us / Math.max(1, this.requests))]));
+  }
 }
 
-function run(opts: autocannon.Options): Promise<autocannon.Result> {
+function run(opts: autocannon.Options, onLatency?: (ms: number) => void): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const inst = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+    if (onLatency) inst.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => onLatency(ms));
     autocannon.track(inst, { renderProgressBar: process.stderr.isTTY, renderResultsTable: false, renderLatencyTable: false, outputStream: process.stderr });
   });
 }
@@ -114,42 +150,51 @@ try {
   let i = 0;
   const requests = [{ method: "GET" as const, setupRequest: (req: { path: string }) => ({ ...req, path: paths[i++ % paths.length]! }) }];
   const headers = { authorization: `Bearer ${token}` };
-  log("warming up the gateway");
-  await run({ url: gw.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
-  const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string; syncs: number }; logs: { access: { size: number } } };
-  log(`ledger sync mode: ${before.ledger.sync}`);
-  log(`measuring the gateway: ${CONNECTIONS} connections, ${DURATION} s`);
-  const { res: g, cpuUsPerReq: gCpu } = await measure({ url: gw.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never }, { server: gw.proc.pid, ledger: net.node?.pid });
-  const after = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { syncs: number }; logs: { access: { size: number } } };
-  await stop(gw.proc);
-
   // The peer gets exactly the same requests (the rotating paths and the bearer token), so the load
   // generator does the same work in both measurements and the ratio compares the servers.
   const bare = await start("./fixtures/bare-fastify.ts", {});
-  log("warming up the bare Fastify peer");
-  await run({ url: bare.url, connections: CONNECTIONS, duration: 2, headers, requests: requests as never });
-  log(`measuring the bare Fastify peer: ${CONNECTIONS} connections, ${DURATION} s`);
-  const { res: b, cpuUsPerReq: bCpu } = await measure({ url: bare.url, connections: CONNECTIONS, duration: DURATION, headers, requests: requests as never }, { server: bare.proc.pid });
+  const load = (url: string, duration: number): autocannon.Options => ({ url, connections: CONNECTIONS, duration, headers, requests: requests as never });
+  log("warming up the gateway and the bare Fastify peer");
+  await run(load(gw.url, 2));
+  await run(load(bare.url, 2));
+  const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string; syncs: number }; logs: { access: { size: number } } };
+  log(`ledger sync mode: ${before.ledger.sync}`);
+  const g = new Side({ server: gw.proc.pid, ledger: net.node?.pid });
+  const b = new Side({ server: bare.proc.pid });
+  const roundSec = Math.max(1, Math.round(DURATION / ROUNDS));
+  for (let r = 0; r < ROUNDS; r++) {
+    log(`round ${r + 1}/${ROUNDS}: gateway, then bare Fastify, ${CONNECTIONS} connections, ${roundSec} s each`);
+    await g.round(load(gw.url, roundSec));
+    await b.round(load(bare.url, roundSec));
+  }
+  const after = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { syncs: number }; logs: { access: { size: number } } };
+  await stop(gw.proc);
   await stop(bare.proc);
 
   const logged = after.logs.access.size - before.logs.access.size;
-  const ok2xx = g.requests.total - g.non2xx;
+  const ok2xx = g.requests - g.non2xx;
+  const gCpu = g.cpuUsPerReq();
+  const bCpu = b.cpuUsPerReq();
+  const roundRatios = g.perRound.map((x, k) => x / b.perRound[k]!).sort((x, y) => x - y);
   const result = {
-    rps: Math.round(g.requests.average),
-    p99ms: g.latency.p99,
-    p50ms: g.latency.p50,
-    bareRps: Math.round(b.requests.average),
-    bareP99ms: b.latency.p99,
-    ratio: Number((g.requests.average / b.requests.average).toFixed(3)),
+    rps: Math.round(g.rps),
+    p99ms: g.percentile(99),
+    p50ms: g.percentile(50),
+    bareRps: Math.round(b.rps),
+    bareP99ms: b.percentile(99),
+    ratio: Number((g.rps / b.rps).toFixed(3)),
+    // the ratio of each round's pair, lowest to highest: how much the machine drifted
+    roundRatios: roundRatios.map((x) => Number(x.toFixed(3))),
     sync: before.ledger.sync,
     ledgerSyncs: after.ledger.syncs - before.ledger.syncs,
     connections: CONNECTIONS,
-    seconds: DURATION,
+    seconds: Number(g.seconds.toFixed(1)),
+    rounds: ROUNDS,
     non2xx: g.non2xx,
     errors: g.errors,
     logged,
     acknowledged: ok2xx,
-    // CPU µs per request of each process over the measured window (Linux only)
+    // CPU µs per request of each process over the measured rounds (Linux only)
     cpuUsPerReq: { gateway: gCpu, bare: bCpu },
   };
   process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx)\n`);
