@@ -121,6 +121,11 @@ export class LedgerView {
     return this.synced;
   }
 
+  /** The newest block the node's push feed has announced (-1: no feed, or nothing announced yet). */
+  get announcedBlock(): number {
+    return this.opts.heads?.live ? this.opts.heads.head : -1;
+  }
+
   /** Timestamp (unix s) of the synced block: decisions never take a time earlier than this. */
   get syncedBlockTime(): number {
     return this.syncedTime;

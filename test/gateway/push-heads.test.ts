@@ -41,6 +41,18 @@ describe("gateway following pushed block announcements", () => {
     return receipt!.blockNumber;
   }
 
+  /**
+   * Push mode's promise is "never more than the notification delay behind": wait (bounded) for the
+   * announcement of `block` — not for a sync — so that a loaded machine delaying the node's
+   * WebSocket message does not fail the test, while a decision made after it must include `block`.
+   */
+  async function announced(block: number): Promise<void> {
+    for (const until = Date.now() + 5_000; rt.deps.view.announcedBlock < block; ) {
+      if (Date.now() > until) throw new Error(`block ${block} was not announced within 5 s`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   const health = async (): Promise<{ ledger: { sync: string; syncedBlock: number } }> => (await rt.app.inject({ method: "GET", url: "/health" })).json();
 
   beforeAll(async () => {
@@ -70,7 +82,7 @@ describe("gateway following pushed block announcements", () => {
       // the admin relays the customer's own signed messages: this gateway is not involved
       const grant: ConsentGrantMessage = { subject: subject.address as Address, partner: partner.address as Address, purpose: purposeId("profiling"), categories: categoryMask(["transactions"]), expiresAt: 0, receiptHash: org, nonce: 2 * round, deadline: now + 3600 };
       const granted = await net.admin.grantConsent(grant, await signTyped(subject, domain, "ConsentGrant", grant));
-      await mineOne();
+      await announced(await mineOne());
       const allowed = await query();
       expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
       expect(allowed.body.results[0].decision).toBe("allow");
@@ -78,7 +90,7 @@ describe("gateway following pushed block announcements", () => {
 
       const revoke: ConsentRevokeMessage = { subject: subject.address as Address, partner: partner.address as Address, purpose: purposeId("profiling"), nonce: 2 * round + 1, deadline: now + 3600 };
       const revoked = await net.admin.revokeConsent(revoke, await signTyped(subject, domain, "ConsentRevoke", revoke));
-      await mineOne();
+      await announced(await mineOne());
       const denied = await query();
       expect(denied.status).toBe(200);
       expect(denied.body.results[0].decision).toBe("deny");
