@@ -76,7 +76,7 @@ class Side {
   private readonly cpu: Record<string, number> = {};
   constructor(private readonly pids: Record<string, number | undefined>) {}
 
-  /** Runs one round of `seconds` against `url`, recording every response time. */
+  /** Runs one autocannon round with `opts`, adding its requests, CPU and every response time. */
   async round(opts: autocannon.Options): Promise<void> {
     const before = Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, cpuOf(pid)]));
     const self0 = process.cpuUsage();
