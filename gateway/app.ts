@@ -18,7 +18,7 @@ import type { JtiStore, TokenVerifier } from "./auth/tokens.js";
 import type { GatewayConfig } from "./config.js";
 import { installErrorHandling } from "./http-errors.js";
 import type { Decision, LedgerView } from "./ledger-view.js";
-import type { AnchorerPort, AppendReceipt, LogPort, SubjectIndexPort, VaultCodec, VaultPort } from "./ports.js";
+import type { AnchorerPort, AppendReceipt, LogPort, VaultCodec, VaultPort } from "./ports.js";
 import { checkConsentRecord, issueConsentReceipt } from "./receipts.js";
 import {
   ConsentSubmissionT,
@@ -50,7 +50,6 @@ export interface GatewayDeps {
   vaultCodec: VaultCodec;
   logs: Record<LogName, LogPort>;
   anchorers: Record<LogName, AnchorerPort>;
-  subjectIndex: SubjectIndexPort;
   explanations: ExplanationStore;
   tokens: TokenVerifier;
   jti: JtiStore;
@@ -101,9 +100,20 @@ function dataResultJson(r: { subject: string; decision: string; reason: string; 
   return `{"subject":${JSON.stringify(r.subject)},"decision":${JSON.stringify(r.decision)},"reason":${JSON.stringify(r.reason)},"block":${r.block},"receipt":{"log":${JSON.stringify(receipt.log)},"logId":${JSON.stringify(receipt.logId)},"index":${receipt.index},"leafHash":${JSON.stringify(receipt.leafHash)},"treeSize":${receipt.treeSize}},"data":${data}}`;
 }
 
+/** The tag a log entry about `subject` is filed under: its address in lower case. */
+function subjectTag(subject: Address): string {
+  return subject.toLowerCase();
+}
+
+/** The tag of a stored log entry, from its `subject` (for logs written before tags were stored). */
+export function subjectTagOf(entry: unknown): string | undefined {
+  const s = (entry as { subject?: unknown } | null)?.subject;
+  return typeof s === "string" && /^0x[0-9a-fA-F]{40}$/.test(s) ? subjectTag(s as Address) : undefined;
+}
+
 /**
  * Whether a log entry is about this subject: a history listing serves only those, whatever the
- * index says (an index record can outlive a batch that was reported failed; see DurableLog).
+ * tag index says (a tag is not part of the entry nor of its hash; see DurableLog).
  */
 function concerns(entry: unknown, subject: Address): boolean {
   const s = (entry as { subject?: unknown } | null)?.subject;
@@ -242,7 +252,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       subject: args.subject,
       time: args.time,
     };
-    const receipt = await deps.logs.access.appendCanonical(canonicalAccessEvent(entry), deps.subjectIndex.recordOf(args.subject, "access"));
+    const receipt = await deps.logs.access.appendCanonical(canonicalAccessEvent(entry), subjectTag(args.subject));
     return { subject: args.subject, decision: entry.decision, reason: String(reason), block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
   }
 
@@ -313,7 +323,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const account = requireAccount(req.principal!.account);
     const log = deps.logs.access;
     const size = log.size;
-    const indexes = (await deps.subjectIndex.list(account, "access", (req.query as { limit?: number }).limit ?? 200)).filter((i) => i < size);
+    const indexes = log.tagged(subjectTag(account), (req.query as { limit?: number }).limit ?? 200).filter((i) => i < size);
     const entries = [];
     for (const index of indexes) {
       const [e] = await log.getEntries(index, index + 1);
@@ -369,7 +379,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // leaves is what refuses a later ingest for this subject.
     await deps.explanations.eraseSubject(account);
     const erased = await deps.vault.erase(account);
-    const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() }, deps.subjectIndex.recordOf(account, "access"));
+    const receipt = await deps.logs.access.append({ kind: "erasure", requestId: req.id, actor: req.principal!.did, subject: account, ledgerTx, commitment: erased.commitment, at: new Date(deps.clock()).toISOString() }, subjectTag(account));
     return { erased: true, ledger: ledgerTx, receipt: receiptOf("access", receipt) };
   });
 
@@ -481,7 +491,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // run was made under, so a crash can leave a card without decisions but never decisions an
     // auditor cannot check. Everything is durable before anything is answered.
     const card = await deps.logs.decisions.append({ kind: "model-card", runId, partner, purpose: body.purpose, categories: SEGMENT_CATEGORIES, block, time, at, included: profiles.length, excluded, card: run.modelCard });
-    const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at), deps.subjectIndex.recordOf(d.subject as Address, "decisions"))));
+    const receipts = await Promise.all(run.decisions.map((d) => deps.logs.decisions.append(toDecisionRecord(d, runId, at), subjectTag(d.subject as Address))));
     // a subject erased while the run was computing keeps its decision on the record, but its
     // personal explanation is not written back
     const stillActive = await Promise.all(run.decisions.map(async (d) => (await deps.vault.status(d.subject as Address)) === "active"));
@@ -506,7 +516,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const log = deps.logs.decisions;
     const size = log.size;
     const decisions = [];
-    for (const index of (await deps.subjectIndex.list(account, "decisions", 200)).filter((i) => i < size)) {
+    for (const index of log.tagged(subjectTag(account), 200).filter((i) => i < size)) {
       const [e] = await log.getEntries(index, index + 1);
       if (!e || !concerns(e.entry, account)) continue;
       const record = e.entry as { runId: string };

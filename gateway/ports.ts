@@ -1,5 +1,4 @@
 import type { Address, Bytes32 } from "../core/domain.js";
-import type { SidecarPut } from "./log/kv.js";
 
 /** What the HTTP layer needs of a durable RFC 9162 log (gateway/log implements it). */
 export interface AppendReceipt {
@@ -11,10 +10,12 @@ export interface AppendReceipt {
 
 export interface LogPort {
   readonly size: number;
-  /** `sidecar(index)`: records written in the entry's own batch once its index is known. */
-  append(entry: unknown, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt>;
+  /** `tag` files the entry under it, in the entry's own record (the gateway's: the subject's address, lower case). */
+  append(entry: unknown, tag?: string): Promise<AppendReceipt>;
   /** `append` of an entry given as its RFC 8785 canonical JSON text. */
-  appendCanonical(text: string, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt>;
+  appendCanonical(text: string, tag?: string): Promise<AppendReceipt>;
+  /** The newest `limit` durable entry indexes filed under `tag`, oldest first (a subject's own history, GDPR Art. 15). */
+  tagged(tag: string, limit: number): number[];
   root(size?: number): Bytes32 | string;
   getEntries(start: number, endExclusive: number): Promise<{ index: number; entry: unknown; leafHash: string }[]>;
   inclusionProof(index: number, size?: number): string[];
@@ -53,11 +54,4 @@ export interface VaultCodec {
   parseCsv(text: string, kind: "transactions" | "profiles"): never[];
   /** The part of a subject's data in the given categories. */
   project(data: unknown, categoriesMask: number): unknown;
-}
-
-/** Per-subject index of log entries, for a subject's own history (GDPR Art. 15). */
-export interface SubjectIndexPort {
-  /** The index record of an entry about `subject`, as a sidecar for LogPort.append. */
-  recordOf(subject: Address, log: string): (index: number) => SidecarPut[];
-  list(subject: Address, log: string, limit: number): Promise<number[]>;
 }

@@ -10,7 +10,7 @@ import { CustodiaError } from "../core/errors.js";
 import { fromHex } from "../core/hash.js";
 import type { LedgerPort } from "../core/ledger.js";
 import type { Network } from "../contracts/network.js";
-import { buildGateway, type GatewayDeps, type LogName } from "./app.js";
+import { buildGateway, subjectTagOf, type GatewayDeps, type LogName } from "./app.js";
 import { logIdFor } from "../core/logs.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
 import { didResolver } from "./auth/resolver.js";
@@ -21,7 +21,6 @@ import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-vi
 import { WsHeadFeed } from "./head-feed.js";
 import { Anchorer } from "./log/anchorer.js";
 import { DurableLog } from "./log/durable-log.js";
-import { LevelSubjectIndex } from "./subject-index.js";
 import { Vault, vaultCodec } from "./vault/index.js";
 import type { VaultCodec, VaultPort } from "./ports.js";
 import { CachedVault } from "./vault-cache.js";
@@ -138,21 +137,15 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     const logs = {} as Record<LogName, DurableLog>;
     const anchorers = {} as Record<LogName, Anchorer>;
     for (const name of ["access", "decisions"] as const) {
-      logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs });
+      logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs, legacyTag: subjectTagOf });
       opened.push(logs[name]);
       anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError, signerBinding: fabric ? { didHash: didHash(did) } : "account" });
     }
 
-    // The per-subject index travels with the log entries; replay what an older version may have left unindexed.
-    const subjectIndex = new LevelSubjectIndex(sub("subjects"));
+    // Each subject's history is indexed by the logs themselves (entry tags, rebuilt on open); the
+    // per-entry index records of earlier versions are obsolete once their logs are rewritten.
+    await sub("subjects").clear();
     const explanations = new ExplanationStore(sub("explanations"));
-    for (const name of ["access", "decisions"] as const) {
-      const from = Math.min(await subjectIndex.watermark(name), logs[name].size);
-      for (let start = from; start < logs[name].size; start += 1000) {
-        await subjectIndex.rebuild(name, await logs[name].getEntries(start, Math.min(logs[name].size, start + 1000)));
-      }
-      await subjectIndex.setWatermark(name, logs[name].size);
-    }
 
     const resolver = didResolver({ chainId: opts.chainId, timeoutMs: config.staleAfterMs, ...(opts.provider && opts.didRegistry ? { provider: opts.provider, registry: opts.didRegistry } : {}) });
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
@@ -168,7 +161,6 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       vaultCodec: vaultCodec() as unknown as VaultCodec,
       logs,
       anchorers,
-      subjectIndex,
       explanations,
       tokens,
       jti,
@@ -205,8 +197,6 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
         clearInterval(pruner);
         await app.close();
         for (const name of ["access", "decisions"] as const) await anchorers[name].stop();
-        // the index is complete with its log: nothing to replay at the next start
-        for (const name of ["access", "decisions"] as const) await subjectIndex.setWatermark(name, logs[name].size).catch(onError);
         for (const o of opened.reverse()) await o.close();
         await db.close();
       },

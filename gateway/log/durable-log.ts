@@ -2,39 +2,42 @@
  * A durable, append-only RFC 9162 log in LevelDB with group commit.
  *
  * Storage (all keys utf8 strings inside the database handle the caller passes; see ./kv.ts):
- *   `<name>/e/<index, 16-digit zero-padded decimal>` -> RFC 8785 canonical JSON bytes of the entry
- *   `<name>/meta`                                   -> JSON {v, logId, size, root} (utf8 bytes)
+ *   `<name>/b/<index of its first entry, 16-digit zero-padded decimal>` -> one group commit's
+ *        entries, in index order (the batch record; format below)
+ *   `<name>/meta`  -> JSON {v, logId, size, root} (utf8 bytes)
+ * Batch record: a format byte (1), then per entry: the tag's length (1 byte) and the tag (ASCII),
+ * the entry's length (4 bytes, big-endian) and its RFC 8785 canonical JSON bytes. One record per
+ * group commit, not one per entry: LevelDB's per-operation cost (the native batch's conversion,
+ * its memtable insert, compaction) was the largest single part of an append.
  * Values are written and read with `valueEncoding: "view"` per operation, so the handle may be a
  * `Level`, or `level.sublevel(x, { valueEncoding: "view" | "buffer" | "json" })`; several logs may
  * share one handle under different names. Leaf hashes are not stored: they are recomputed from the
- * entry bytes on open, which is also the integrity check of the log.
+ * entry bytes on open, which is also the integrity check of the log. Logs written by earlier
+ * versions (one record per entry, `<name>/e/<index>`) are rewritten into batch records on open.
+ *
+ * Tags: an append may carry a tag (the gateway's: the subject an entry is about). Tags are stored
+ * in the entry's batch record — written with it or not at all — and indexed in memory, so a
+ * subject's own history is listed without a scan and without a second record per entry. A tag is
+ * not part of the entry, nor of its leaf hash: readers check the entry itself.
  *
  * Group commit: `append` canonicalises and hashes the entry at once and queues it. One writer
- * takes up to `maxBatch` queued entries and writes them together with the new meta record (size
- * and root) in ONE atomic `batch(..., { sync })`. Indexes are assigned in commit order; a caller's
- * promise resolves only after its batch is on disk (fsync'd when `sync`, the default). While a
- * batch is being written, new appends accumulate for the next one; as soon as a write completes,
- * the next one is started before the callers of the completed one are resolved. A failed write
- * rejects exactly its callers and rolls the in-memory tree back: nothing is assigned, and the
- * indexes are reused by the next batch (which also deletes any keys the failed batch might have
- * left, should LevelDB have applied a batch it reported as failed).
+ * takes up to `maxBatch` queued entries and writes their batch record together with the new meta
+ * record (size and root) in ONE atomic `batch(..., { sync })`. Indexes are assigned in commit
+ * order; a caller's promise resolves only after its batch is on disk (fsync'd when `sync`, the
+ * default). While a batch is being written, new appends accumulate for the next one; as soon as a
+ * write completes, the next one is started before the callers of the completed one are resolved.
+ * A failed write rejects exactly its callers and rolls the in-memory tree back: nothing is
+ * assigned, and the indexes are reused by the next batch, whose record has the same key and so
+ * replaces whatever the failed one left (should LevelDB have applied a batch it reported failed).
  *
- * Everything readable — size, roots, proofs, entries — is bounded by the durable size.
- *
- * Sidecar records: an append may carry records for other sublevels of the same database (the
- * gateway's per-subject history index), computed from the entry's index once it is assigned and
- * written in the entry's own atomic batch — an entry is never durable without them, nor they
- * without it. One exception is inherent: a batch reported failed but applied all the same leaves
- * records naming indexes that the next batch reuses for other entries. The next batch deletes
- * them (as it deletes the failed batch's entry keys), but until it lands, and should the process
- * die first, a sidecar reader must check the entry an index points at.
+ * Everything readable — size, roots, proofs, entries, tags — is bounded by the durable size.
  */
 import type { Bytes32 } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import { canonicalize } from "../../core/jcs.js";
 import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
 import { EMPTY_ROOT, MerkleTree, leafHash, leafOfText } from "../../core/merkle.js";
-import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchOp, type BatchWriter, type KvOp, type KvStore, type SidecarPut } from "./kv.js";
+import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchOp, type BatchWriter, type KvOp, type KvStore } from "./kv.js";
 
 export interface AppendReceipt {
   logId: Bytes32;
@@ -69,6 +72,11 @@ export interface DurableLogOptions {
   sync?: boolean;
   /** Largest canonical entry accepted, bytes. Default 1 MiB. */
   maxEntryBytes?: number;
+  /**
+   * The tag of an entry written by a version that stored no tags (one record per entry): applied
+   * once, when open() rewrites such entries into batch records. Default: no tag.
+   */
+  legacyTag?: (entry: unknown) => string | undefined;
 }
 
 export interface OpenReport {
@@ -95,7 +103,7 @@ export interface DurableLogStats {
 interface Pending {
   bytes: Uint8Array;
   leaf: Uint8Array;
-  sidecar: ((index: number) => SidecarPut[]) | undefined;
+  tag: string;
   resolve: (r: AppendReceipt) => void;
   reject: (e: unknown) => void;
 }
@@ -107,12 +115,64 @@ interface Meta {
   root: string;
 }
 
+/** One entry of a batch record: its tag ("" for none) and its canonical JSON bytes. */
+export interface StoredEntry {
+  tag: string;
+  bytes: Uint8Array;
+}
+
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/;
 const INDEX_RE = /^\d{16}$/;
+/** Printable ASCII without space, at most 255 characters (its length takes one byte). */
+const TAG_RE = /^[\x21-\x7e]{0,255}$/;
 const DEFAULT_MAX_BATCH = 4096;
 const DEFAULT_MAX_ENTRY = 1 << 20;
 const MAX_RANGE = 10_000;
+const RECORD_FORMAT = 1;
+/** Entries per batch record when open() rewrites a log of one record per entry. */
+const MIGRATE_CHUNK = 1000;
+
+/** The key of the batch record whose first entry is `start`. */
+export function batchKey(name: string, start: number): string {
+  return `${name}/b/${pad16(start)}`;
+}
+
+/** A batch record's bytes (see the module comment). Tags must match [\x21-\x7e]{0,255}. */
+export function encodeBatchRecord(entries: ReadonlyArray<StoredEntry>): Uint8Array {
+  let n = 1;
+  for (const e of entries) n += 5 + e.tag.length + e.bytes.length;
+  const out = Buffer.allocUnsafe(n);
+  out[0] = RECORD_FORMAT;
+  let at = 1;
+  for (const e of entries) {
+    out[at] = e.tag.length;
+    at += 1 + out.write(e.tag, at + 1, "latin1");
+    out.writeUInt32BE(e.bytes.length, at);
+    out.set(e.bytes, at + 4);
+    at += 4 + e.bytes.length;
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, n);
+}
+
+/** The entries of a batch record; null when the bytes are not one (unknown format, truncated). */
+export function decodeBatchRecord(record: Uint8Array): StoredEntry[] | null {
+  if (record.length < 1 || record[0] !== RECORD_FORMAT) return null;
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  const out: StoredEntry[] = [];
+  let at = 1;
+  while (at < record.length) {
+    const tagLength = record[at]!;
+    const lengthAt = at + 1 + tagLength;
+    if (lengthAt + 4 > record.length) return null;
+    const length = view.getUint32(lengthAt);
+    const bytesAt = lengthAt + 4;
+    if (bytesAt + length > record.length) return null;
+    out.push({ tag: Buffer.from(record.buffer, record.byteOffset + at + 1, tagLength).toString("latin1"), bytes: record.subarray(bytesAt, bytesAt + length) });
+    at = bytesAt + length;
+  }
+  return out.length > 0 ? out : null;
+}
 
 export class DurableLog {
   readonly logId: Bytes32;
@@ -121,7 +181,6 @@ export class DurableLog {
   readonly openReport: OpenReport;
 
   private readonly db: KvStore;
-  private readonly entryPrefix: string;
   private readonly metaKey: string;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
@@ -132,45 +191,45 @@ export class DurableLog {
   /** Holds the durable leaves plus, while a write is in flight, that batch's leaves. */
   private tree: MerkleTree;
   private durable: number;
+  /** First index of each durable batch record, ascending (to find the record holding an index). */
+  private readonly starts: number[];
+  /** Durable entry indexes by tag, ascending. */
+  private readonly tags: Map<string, number[]>;
   private queue: Pending[] = [];
   private writing = false;
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
-  /** Exclusive end of index keys a failed batch may have left behind (0: none). */
-  private staleEnd = 0;
-  /** Sidecar records of failed batches, deleted by the next batch (LevelDB may have applied them). */
-  private staleSidecars: SidecarPut[] = [];
   private closing = false;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
   private readonly listeners = new Set<(size: number) => void>();
   private readonly counters = { appends: 0, batches: 0, failedBatches: 0, maxBatchSize: 0 };
 
-  private constructor(db: KvStore, opts: Required<Omit<DurableLogOptions, "logId">> & { logId: Bytes32 }, tree: MerkleTree, report: OpenReport) {
+  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; starts: number[]; tags: Map<string, number[]> }, report: OpenReport) {
     this.db = db;
     this.logId = opts.logId;
     this.name = opts.name;
-    this.entryPrefix = `${opts.name}/e/`;
     this.metaKey = `${opts.name}/meta`;
     this.maxBatch = opts.maxBatch;
     this.maxDelayMs = opts.maxDelayMs;
     this.maxEntryBytes = opts.maxEntryBytes;
     this.sync = { sync: opts.sync };
     this.writeBatch = batchWriter(db);
-    this.tree = tree;
+    this.tree = state.tree;
+    this.starts = state.starts;
+    this.tags = state.tags;
     this.durable = report.size;
     this.openReport = report;
   }
 
   /**
-   * Opens (or creates) the log `name` in `db` and rebuilds its tree from the stored entries.
-   * Throws CONFIG_INVALID (bad options; the storage belongs to another logId) and INTERNAL with
-   * `details.reason` "log_meta_invalid" | "log_gap" | "log_entries_without_meta" |
-   * "log_root_mismatch" when the stored log is corrupt. Entries beyond the recorded size are
-   * deleted (reported in `openReport.truncated`).
+   * Opens (or creates) the log `name` in `db` and rebuilds its tree and tag index from the stored
+   * entries. Throws CONFIG_INVALID (bad options; the storage belongs to another logId) and INTERNAL
+   * with `details.reason` "log_meta_invalid" | "log_record_invalid" | "log_gap" |
+   * "log_entries_without_meta" | "log_root_mismatch" when the stored log is corrupt. Records
+   * beyond the recorded size are deleted (their entries reported in `openReport.truncated`).
    */
   static async open(db: KvStore, options: DurableLogOptions): Promise<DurableLog> {
     const opts = checkOptions(options);
-    const prefix = `${opts.name}/e/`;
     const metaKey = `${opts.name}/meta`;
     const where = { name: opts.name, logId: opts.logId };
 
@@ -179,34 +238,50 @@ export class DurableLog {
     if (meta && meta.logId !== opts.logId) {
       throw new CustodiaError("CONFIG_INVALID", `log "${opts.name}" belongs to another logId`, { reason: "log_id_mismatch", ...where, stored: meta.logId });
     }
+    await migrateEntryRecords(db, opts);
     const recorded = meta?.size ?? 0;
 
+    const prefix = `${opts.name}/b/`;
     const leaves: Uint8Array[] = [];
+    const starts: number[] = [];
+    const tags = new Map<string, number[]>();
     const stale: string[] = [];
+    let truncated = 0;
     let expected = 0;
-    await readRange(db, { gte: prefix, lt: `${opts.name}/e0` }, (chunk) => {
+    await readRange(db, { gte: prefix, lt: `${opts.name}/b0` }, (chunk) => {
       for (const [key, value] of chunk) {
         const digits = key.slice(prefix.length);
-        const index = INDEX_RE.test(digits) ? Number(digits) : NaN;
-        if (!Number.isSafeInteger(index)) {
-          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed entry key`, { reason: "log_gap", ...where, key: key.slice(0, 100) });
+        const start = INDEX_RE.test(digits) ? Number(digits) : NaN;
+        const entries = Number.isSafeInteger(start) ? decodeBatchRecord(value) : null;
+        if (entries === null) {
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed record`, { reason: "log_record_invalid", ...where, key: key.slice(0, 100) });
         }
-        if (index >= recorded) {
+        if (start >= recorded) {
           stale.push(key);
+          truncated += entries.length;
           continue;
         }
-        if (index !== expected) {
+        if (start !== expected) {
           throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: recorded });
         }
-        leaves.push(leafHash(value));
-        expected++;
+        if (start + entries.length > recorded) {
+          // the writer puts a batch's record and the size that covers it in one atomic batch
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record reaching beyond its recorded size`, { reason: "log_record_invalid", ...where, key, size: recorded });
+        }
+        starts.push(start);
+        for (let j = 0; j < entries.length; j++) {
+          const { tag, bytes } = entries[j]!;
+          leaves.push(leafHash(bytes));
+          if (tag !== "") addTag(tags, tag, start + j);
+        }
+        expected = start + entries.length;
       }
     });
     if (expected !== recorded) {
       throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: recorded });
     }
     if (!meta && stale.length > 0) {
-      throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: stale.length });
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });
     }
     const tree = MerkleTree.fromLeafHashes(leaves);
     leaves.length = 0;
@@ -223,7 +298,7 @@ export class DurableLog {
     const ops: KvOp[] = stale.map((key) => ({ type: "del", key }));
     if (!meta) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, 0, EMPTY_ROOT) });
     if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
-    return new DurableLog(db, opts, tree, { size: recorded, truncated: stale.length, created: !meta });
+    return new DurableLog(db, opts, { tree, starts, tags }, { size: recorded, truncated, created: !meta });
   }
 
   /** Durable size: entries whose batch is on disk. */
@@ -233,19 +308,20 @@ export class DurableLog {
 
   /**
    * Appends one JSON value (stored as its RFC 8785 canonical bytes). Resolves once the entry is
-   * durable, with its index. Rejects INVALID_ARGUMENT for a value without a JSON form or one over
-   * `maxEntryBytes` (reason "entry_too_large"), INVALID_ARGUMENT reason "log_closed" after close(),
-   * and INTERNAL reason "log_write_failed" when its batch could not be written (nothing assigned).
-   * `sidecar(index)` gives records to write in the same batch (see the class comment).
+   * durable, with its index. Rejects INVALID_ARGUMENT for a value without a JSON form, one over
+   * `maxEntryBytes` (reason "entry_too_large") or a tag that is not 0-255 printable ASCII
+   * characters without spaces (reason "invalid_tag"), INVALID_ARGUMENT reason "log_closed" after
+   * close(), and INTERNAL reason "log_write_failed" when its batch could not be written (nothing
+   * assigned). `tag` files the entry under it (see tagged()).
    */
-  append(entry: unknown, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt> {
+  append(entry: unknown, tag?: string): Promise<AppendReceipt> {
     let text: string;
     try {
       text = canonicalize(entry);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.appendCanonical(text, sidecar);
+    return this.appendCanonical(text, tag);
   }
 
   /**
@@ -253,9 +329,12 @@ export class DurableLog {
    * gateway's access events, written out field by field). The text is stored as given: it must be
    * canonical, or an auditor re-canonicalising the entry will not find its leaf hash.
    */
-  appendCanonical(text: string, sidecar?: (index: number) => SidecarPut[]): Promise<AppendReceipt> {
+  appendCanonical(text: string, tag = ""): Promise<AppendReceipt> {
     if (this.closing) {
       return Promise.reject(new CustodiaError("INVALID_ARGUMENT", `log "${this.name}" is closed`, { reason: "log_closed", name: this.name }));
+    }
+    if (typeof tag !== "string" || !TAG_RE.test(tag)) {
+      return Promise.reject(new CustodiaError("INVALID_ARGUMENT", "a log tag is 0 to 255 printable ASCII characters without spaces", { reason: "invalid_tag" }));
     }
     // a UTF-8 length is at most 3 bytes per UTF-16 unit: most texts need no exact count
     if (text.length * 3 > this.maxEntryBytes) {
@@ -272,9 +351,16 @@ export class DurableLog {
     }
     const { bytes, leaf } = leafOfText(text);
     return new Promise<AppendReceipt>((resolve, reject) => {
-      this.queue.push({ bytes, leaf, sidecar, resolve, reject });
+      this.queue.push({ bytes, leaf, tag, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** The newest `limit` durable entry indexes filed under `tag`, oldest first. */
+  tagged(tag: string, limit: number): number[] {
+    const all = this.tags.get(tag);
+    if (!all || limit <= 0) return [];
+    return all.slice(Math.max(0, all.length - limit));
   }
 
   /** MTH of the first `size` entries (default: the durable size), 0x hex. PROOF_INVALID_SIZE beyond it. */
@@ -295,11 +381,8 @@ export class DurableLog {
    */
   async getEntry(index: number): Promise<LogEntry> {
     this.checkIndex(index, "INVALID_ARGUMENT");
-    const bytes = await this.db.get(this.entryKey(index), GET_OPTIONS);
-    if (bytes === undefined) {
-      throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
-    }
-    return this.decode(index, bytes);
+    const [entry] = await this.getEntries(index, index + 1);
+    return entry!;
   }
 
   /**
@@ -323,18 +406,18 @@ export class DurableLog {
     const stop = Math.min(end, start + Math.min(limit, MAX_RANGE));
     if (stop === start) return [];
     const out: LogEntry[] = [];
-    await readRange(this.db, { gte: this.entryKey(start), lt: this.entryKey(stop) }, (chunk) => {
+    const lost = (missing: number): CustodiaError => new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${missing}`, { reason: "log_gap", name: this.name, missing });
+    const first = this.starts[this.recordOf(start)]!;
+    await readRange(this.db, { gte: batchKey(this.name, first), lt: batchKey(this.name, stop) }, (chunk) => {
       for (const [key, value] of chunk) {
-        const index = start + out.length;
-        if (key !== this.entryKey(index)) {
-          throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
-        }
-        out.push(this.decode(index, value));
+        const at = start + out.length;
+        const recordStart = Number(key.slice(this.name.length + 3));
+        const entries = decodeBatchRecord(value);
+        if (entries === null || recordStart > at || recordStart + entries.length <= at) throw lost(at);
+        for (let i = at; i < stop && i < recordStart + entries.length; i++) out.push(this.decode(i, entries[i - recordStart]!.bytes));
       }
-    }, 512);
-    if (out.length !== stop - start) {
-      throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${start + out.length}`, { reason: "log_gap", name: this.name, missing: start + out.length });
-    }
+    }, 16);
+    if (out.length !== stop - start) throw lost(start + out.length);
     return out;
   }
 
@@ -408,44 +491,30 @@ export class DurableLog {
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
     const start = this.durable;
     const end = start + batch.length;
-    const ops: BatchOp[] = new Array<BatchOp>(batch.length);
-    for (let j = 0; j < batch.length; j++) {
-      const p = batch[j]!;
-      ops[j] = { type: "put", key: this.entryKey(start + j), value: p.bytes };
-      this.tree.append(p.leaf);
-    }
-    for (let i = end; i < this.staleEnd; i++) ops.push({ type: "del", key: this.entryKey(i) });
-    ops.push({ type: "put", key: this.metaKey, value: encodeMeta(this.logId, end, this.tree.rootAt(end)) });
+    for (let j = 0; j < batch.length; j++) this.tree.append(batch[j]!.leaf);
+    // A failed batch's record, should LevelDB have applied it, has this very key: replaced here.
+    const ops: BatchOp[] = [
+      { type: "put", key: batchKey(this.name, start), value: encodeBatchRecord(batch) },
+      { type: "put", key: this.metaKey, value: encodeMeta(this.logId, end, this.tree.rootAt(end)) },
+    ];
     this.writing = true;
     let write: Promise<void>;
-    // stale records first: a record this batch writes again under the same key survives
-    const cleanup = this.staleSidecars;
-    this.staleSidecars = [];
-    for (const r of cleanup) ops.push({ type: "del", sublevel: r.sublevel, key: r.key });
-    const sidecars: SidecarPut[] = [];
     try {
-      for (let j = 0; j < batch.length; j++) {
-        const sidecar = batch[j]!.sidecar;
-        if (sidecar) for (const r of sidecar(start + j)) sidecars.push(r);
-      }
-      for (const r of sidecars) ops.push({ type: "put", sublevel: r.sublevel, key: r.key, value: r.value });
       write = this.writeBatch(ops, this.sync);
     } catch (e) {
       write = Promise.reject(e);
     }
     write.then(
       () => this.committed(batch, start, end),
-      (e: unknown) => {
-        this.staleSidecars = cleanup.concat(sidecars, this.staleSidecars);
-        this.failed(batch, start, end, e);
-      },
+      (e: unknown) => this.failed(batch, start, end, e),
     );
   }
 
   private committed(batch: Pending[], start: number, end: number): void {
     this.durable = end;
     this.writing = false;
-    if (end >= this.staleEnd) this.staleEnd = 0;
+    this.starts.push(start);
+    for (let j = 0; j < batch.length; j++) if (batch[j]!.tag !== "") addTag(this.tags, batch[j]!.tag, start + j);
     this.counters.appends += batch.length;
     this.counters.batches++;
     if (batch.length > this.counters.maxBatchSize) this.counters.maxBatchSize = batch.length;
@@ -469,7 +538,6 @@ export class DurableLog {
     const leaves: Uint8Array[] = new Array<Uint8Array>(start);
     for (let i = 0; i < start; i++) leaves[i] = this.tree.leafHashAt(i);
     this.tree = MerkleTree.fromLeafHashes(leaves);
-    this.staleEnd = Math.max(this.staleEnd, end);
     this.writing = false;
     this.counters.failedBatches++;
     const error = new CustodiaError(
@@ -492,8 +560,16 @@ export class DurableLog {
 
   /* ------------------------------------------------------------------ helpers */
 
-  private entryKey(index: number): string {
-    return this.entryPrefix + pad16(index);
+  /** Position in `starts` of the record holding durable entry `index`. */
+  private recordOf(index: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.starts[mid]! <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   private decode(index: number, bytes: Uint8Array): LogEntry {
@@ -521,11 +597,57 @@ export class DurableLog {
   }
 }
 
+function addTag(tags: Map<string, number[]>, tag: string, index: number): void {
+  const list = tags.get(tag);
+  if (list === undefined) tags.set(tag, [index]);
+  else list.push(index);
+}
+
+/**
+ * Rewrites a log stored one record per entry (`<name>/e/<index>`, before batch records) into
+ * batch records of up to MIGRATE_CHUNK entries, each chunk in one atomic batch that also deletes
+ * the entry records it replaces: a crash in between leaves every entry in exactly one record, and
+ * the next open goes on. Runs of consecutive indexes only; a gap stays a gap (open() reports it).
+ */
+async function migrateEntryRecords(db: KvStore, opts: ResolvedOptions): Promise<void> {
+  const prefix = `${opts.name}/e/`;
+  for (;;) {
+    const run: Array<[string, Uint8Array]> = [];
+    await readRange(db, { gte: prefix, lt: `${opts.name}/e0`, limit: MIGRATE_CHUNK }, (chunk) => {
+      for (const [key, value] of chunk) {
+        const digits = key.slice(prefix.length);
+        if (!INDEX_RE.test(digits)) {
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed entry key`, { reason: "log_gap", name: opts.name, logId: opts.logId, key: key.slice(0, 100) });
+        }
+        if (run.length === 0 || Number(digits) === Number(run[run.length - 1]![0].slice(prefix.length)) + 1) run.push([key, value]);
+      }
+    }, MIGRATE_CHUNK);
+    if (run.length === 0) return;
+    const entries = run.map(([, bytes]) => {
+      let tag = "";
+      if (opts.legacyTag) {
+        try {
+          const t = opts.legacyTag(bytesToJson(bytes));
+          if (typeof t === "string" && TAG_RE.test(t)) tag = t;
+        } catch {
+          // an entry that is not JSON keeps no tag; open() checks its hash like any other
+        }
+      }
+      return { tag, bytes };
+    });
+    const ops: KvOp[] = [{ type: "put", key: batchKey(opts.name, Number(run[0]![0].slice(prefix.length))), value: encodeBatchRecord(entries) }];
+    for (const [key] of run) ops.push({ type: "del", key });
+    await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
+  }
+}
+
 function isCount(x: unknown): x is number {
   return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 }
 
-function checkOptions(o: DurableLogOptions): Required<Omit<DurableLogOptions, "logId">> & { logId: Bytes32 } {
+type ResolvedOptions = Required<Omit<DurableLogOptions, "logId" | "legacyTag">> & { logId: Bytes32; legacyTag: DurableLogOptions["legacyTag"] };
+
+function checkOptions(o: DurableLogOptions): ResolvedOptions {
   const bad = (field: string, message: string): never => {
     throw new CustodiaError("CONFIG_INVALID", `DurableLog option ${field}: ${message}`, { reason: "log_option_invalid", field });
   };
@@ -537,7 +659,7 @@ function checkOptions(o: DurableLogOptions): Required<Omit<DurableLogOptions, "l
   if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) bad("maxDelayMs", "must be >= 0");
   const maxEntryBytes = o.maxEntryBytes ?? DEFAULT_MAX_ENTRY;
   if (!Number.isSafeInteger(maxEntryBytes) || maxEntryBytes < 2) bad("maxEntryBytes", "must be an integer >= 2");
-  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes };
+  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes, legacyTag: o.legacyTag };
 }
 
 function encodeMeta(logId: string, size: number, root: Uint8Array): Uint8Array {

@@ -23,6 +23,7 @@ import { readyUrl } from "../helpers/child-process.js";
 import type { EvmLedger } from "../../contracts/evm-ledger.js";
 import type { GatewayConfig } from "../../gateway/config.js";
 import type { AnchorerStats } from "../../gateway/log/anchorer.js";
+import { decodeBatchRecord } from "../../gateway/log/durable-log.js";
 
 export const CHAIN_ID = 31337;
 const FIXTURE = fileURLToPath(new URL("./fixtures/gateway-child.ts", import.meta.url));
@@ -367,10 +368,16 @@ export async function readLogFromDisk(dataDir: string, name: "access" | "decisio
     let beyondSize = 0;
     let expected = 0;
     let gaps = 0;
-    const prefix = `${name}/e/`;
+    const prefix = `${name}/b/`;
     const decoder = new TextDecoder("utf-8", { fatal: true });
-    for await (const [key, value] of logs.iterator({ gte: prefix, lt: `${name}/e0` })) {
-      const index = Number(key.slice(prefix.length));
+    const stored: Array<[number, Uint8Array]> = [];
+    for await (const [key, record] of logs.iterator({ gte: prefix, lt: `${name}/b0` })) {
+      const start = Number(key.slice(prefix.length));
+      const entries = decodeBatchRecord(record);
+      if (entries === null) throw new Error(`undecodable batch record ${key}`);
+      entries.forEach((e, j) => stored.push([start + j, e.bytes]));
+    }
+    for (const [index, value] of stored) {
       if (index >= size) {
         beyondSize++;
         continue;

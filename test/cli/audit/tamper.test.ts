@@ -3,9 +3,9 @@
  *
  * A real gateway on Hardhat's in-process chain serves real traffic, anchors its access log twice
  * (6 and 12 entries) and gets one more entry (pending), then stops. Its LevelDB is copied and each
- * copy edited with `level` directly, in the log's key layout (`<name>/e/<16-digit index>`,
- * `<name>/meta`): an entry modified, deleted (later ones moved up), two entries reordered, one
- * inserted, the tail cut off.
+ * copy edited with `level` directly, in the log's storage layout (batch records
+ * `<name>/b/<16-digit first index>`, `<name>/meta`): an entry modified, deleted (later ones moved
+ * up), two entries reordered, one inserted, the tail cut off.
  *
  * The durable log verifies itself on open, so a gateway restarted on any of these copies refuses
  * to start (asserted below). The hostile gateway is therefore simulated: a source that serves the
@@ -31,15 +31,13 @@ import { leafHash, rootFromLeafHashes } from "../../../core/merkle.js";
 import type { Address, Bytes32 } from "../../../core/domain.js";
 import { EvmLedger } from "../../../contracts/evm-ledger.js";
 import type { Anchorer } from "../../../gateway/log/anchorer.js";
-import { DurableLog } from "../../../gateway/log/durable-log.js";
-import { jsonToBytes, pad16, type KvStore } from "../../../gateway/log/kv.js";
+import { DurableLog, batchKey, decodeBatchRecord, encodeBatchRecord } from "../../../gateway/log/durable-log.js";
+import { bytesToJson, jsonToBytes, type KvStore } from "../../../gateway/log/kv.js";
 import { hardhatProvider } from "../../helpers/hardhat.js";
 import { CHAIN_ID, startTestGateway, type Identity, type TestGateway } from "../../gateway/harness.js";
 import { variedRecords } from "./support.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const ENTRY = (i: number): string => `access/e/${pad16(i)}`;
 
 /** The gateway's LevelDB at `dir`, and its logs' handle as the runtime opens it. */
 async function openStore(dir: string): Promise<{ db: Level<string, unknown>; logs: KvStore }> {
@@ -50,16 +48,47 @@ async function openStore(dir: string): Promise<{ db: Level<string, unknown>; log
 
 const VIEW = { keyEncoding: "utf8", valueEncoding: "view" } as const;
 
-/** Every stored access entry, raw, in key order. */
-async function rawEntries(logs: KvStore): Promise<Uint8Array[]> {
-  const it = logs.iterator({ gte: "access/e/", lt: "access/e0", ...VIEW });
-  const out: Uint8Array[] = [];
+/** Every stored access entry, raw, by index, read from the batch records; and their keys. */
+async function storedEntries(logs: KvStore): Promise<{ entries: Map<number, Uint8Array>; keys: string[] }> {
+  const it = logs.iterator({ gte: "access/b/", lt: "access/b0", ...VIEW });
+  const entries = new Map<number, Uint8Array>();
+  const keys: string[] = [];
   try {
-    for (let chunk = await it.nextv(1000); chunk.length > 0; chunk = await it.nextv(1000)) for (const [, v] of chunk) out.push(v);
+    for (let chunk = await it.nextv(1000); chunk.length > 0; chunk = await it.nextv(1000)) {
+      for (const [k, v] of chunk) {
+        keys.push(k);
+        decodeBatchRecord(v)!.forEach((e, j) => entries.set(Number(k.slice("access/b/".length)) + j, e.bytes));
+      }
+    }
   } finally {
     await it.close();
   }
-  return out;
+  return { entries, keys };
+}
+
+async function rawEntries(logs: KvStore): Promise<Uint8Array[]> {
+  const { entries } = await storedEntries(logs);
+  return [...entries.keys()].sort((a, b) => a - b).map((i) => entries.get(i)!);
+}
+
+/**
+ * Edits one stored entry (null: deletes it) and writes the storage back as the gateway would
+ * have: each run of consecutive indexes one batch record, none spanning the recorded size.
+ */
+async function editEntry(logs: KvStore, index: number, value: Uint8Array | null): Promise<void> {
+  const { entries, keys } = await storedEntries(logs);
+  if (value === null) entries.delete(index);
+  else entries.set(index, value);
+  const size = (bytesToJson((await logs.get("access/meta", VIEW))!) as { size: number }).size;
+  const ops: Parameters<KvStore["batch"]>[0] = keys.map((key) => ({ type: "del" as const, key }));
+  const sorted = [...entries.keys()].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i + 1;
+    while (j < sorted.length && sorted[j] === sorted[j - 1]! + 1 && sorted[j] !== size) j++;
+    ops.push({ type: "put", key: batchKey("access", sorted[i]!), value: encodeBatchRecord(sorted.slice(i, j).map((k) => ({ tag: "", bytes: entries.get(k)! }))) });
+    i = j;
+  }
+  await logs.batch(ops, VIEW);
 }
 
 describe("audit verify against tampered gateway storage", () => {
@@ -87,9 +116,9 @@ describe("audit verify against tampered gateway storage", () => {
     try {
       await edit({
         logs,
-        get: async (i) => (await logs.get(ENTRY(i), VIEW))!,
-        put: (i, v) => logs.batch([{ type: "put", key: ENTRY(i), value: v }], VIEW),
-        del: (i) => logs.batch([{ type: "del", key: ENTRY(i) }], VIEW),
+        get: async (i) => (await storedEntries(logs)).entries.get(i)!,
+        put: (i, v) => editEntry(logs, i, v),
+        del: (i) => editEntry(logs, i, null),
       });
     } finally {
       await db.close();

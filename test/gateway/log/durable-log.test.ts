@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { canonicalBytes } from "../../../core/jcs.js";
 import { toHex0x } from "../../../core/hash.js";
 import { hashFromHex, leafHash, proofFromHex, rootFromLeafHashes, verifyConsistency, verifyInclusion } from "../../../core/merkle.js";
-import { DurableLog, type AppendReceipt } from "../../../gateway/log/durable-log.js";
+import { DurableLog, batchKey, decodeBatchRecord, encodeBatchRecord, type AppendReceipt, type StoredEntry } from "../../../gateway/log/durable-log.js";
 import { GET_OPTIONS, pad16 } from "../../../gateway/log/kv.js";
 import { InstrumentedStore, expectCode, randomLogId, tempDb, type TempDb } from "./helpers.js";
 
@@ -22,6 +22,25 @@ function checkReceipt(log: DurableLog, r: AppendReceipt): void {
   const leaf = hashFromHex(r.leafHash);
   verifyInclusion(r.index, log.size, leaf, proofFromHex(log.inclusionProof(r.index)), hashFromHex(log.root()));
   verifyInclusion(r.index, r.treeSize, leaf, proofFromHex(log.inclusionProof(r.index, r.treeSize)), hashFromHex(log.root(r.treeSize)));
+}
+
+/** The batch records of log `name` as stored: each one's first index and entries. */
+async function storedRecords(db: { iterator(o: object): AsyncIterable<[string, Uint8Array]> }, name: string): Promise<{ start: number; entries: StoredEntry[] }[]> {
+  const out: { start: number; entries: StoredEntry[] }[] = [];
+  for await (const [key, value] of db.iterator({ gte: `${name}/b/`, lt: `${name}/b0`, valueEncoding: "view" })) {
+    out.push({ start: Number(key.slice(name.length + 3)), entries: decodeBatchRecord(value)! });
+  }
+  return out;
+}
+
+/** Rewrites the stored entry at `index` (its batch record re-encoded around the new bytes). */
+async function overwriteStored(db: { get(k: string, o: object): Promise<Uint8Array | undefined>; put(k: string, v: Uint8Array, o: object): Promise<void> }, name: string, index: number, bytes: Uint8Array | null): Promise<void> {
+  const records = await storedRecords(db as never, name);
+  const r = records.findLast((x) => x.start <= index)!;
+  const entries = r.entries.slice();
+  if (bytes === null) entries.splice(index - r.start, 1);
+  else entries[index - r.start] = { tag: entries[index - r.start]!.tag, bytes };
+  await db.put(batchKey(name, r.start), encodeBatchRecord(entries), { valueEncoding: "view" });
 }
 
 const event = (i: number): unknown => ({ kind: "access", seq: i, subject: `subject-${i % 17}`, allowed: i % 3 !== 0 });
@@ -179,10 +198,17 @@ describe("DurableLog: durability and restart", () => {
     const log = await DurableLog.open(db, { logId, name: "c" });
     await Promise.all([0, 1, 2, 3].map((i) => log.append({ i })));
     await log.close();
-    await db.put(`c/e/${pad16(2)}`, canonicalBytes({ i: 99 }), { valueEncoding: "view" });
+    await overwriteStored(db, "c", 2, canonicalBytes({ i: 99 }));
     await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_root_mismatch");
-    await db.del(`c/e/${pad16(2)}`);
+    await overwriteStored(db, "c", 2, null);
     await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_gap");
+    await db.put(batchKey("c", 0), new Uint8Array([9, 9, 9]), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_record_invalid");
+    await db.put(batchKey("c", 0), encodeBatchRecord([{ tag: "", bytes: canonicalBytes({ i: 0 }) }]).subarray(0, 9), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_record_invalid");
+    // a record reaching beyond the recorded size (4): never written so, since size and record travel together
+    await db.put(batchKey("c", 0), encodeBatchRecord([0, 1, 2, 3, 4].map((i) => ({ tag: "", bytes: canonicalBytes({ i }) }))), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_record_invalid");
   });
 
   it("truncates entries beyond the recorded size on open", async () => {
@@ -192,15 +218,13 @@ describe("DurableLog: durability and restart", () => {
     await Promise.all([0, 1, 2].map((i) => log.append({ i })));
     const root = log.root();
     await log.close();
-    await db.batch(
-      [3, 4].map((i) => ({ type: "put" as const, key: `t/e/${pad16(i)}`, value: canonicalBytes({ stray: i }) })),
-      { valueEncoding: "view" },
-    );
+    await db.put(batchKey("t", 3), encodeBatchRecord([3, 4].map((i) => ({ tag: "x", bytes: canonicalBytes({ stray: i }) }))), { valueEncoding: "view" });
     const again = await DurableLog.open(db, { logId, name: "t" });
     expect(again.openReport.truncated).toBe(2);
     expect(again.size).toBe(3);
     expect(again.root()).toBe(root);
-    expect(await db.get(`t/e/${pad16(3)}`, GET_OPTIONS)).toBeUndefined();
+    expect(again.tagged("x", 10)).toEqual([]);
+    expect(await db.get(batchKey("t", 3), GET_OPTIONS)).toBeUndefined();
     expect((await again.append({ i: 3 })).index).toBe(3);
   });
 });
@@ -253,10 +277,12 @@ describe("DurableLog: failed batch writes", () => {
     const doomed = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => log.append({ doomed: i })));
     expect(doomed.every((o) => o.status === "rejected")).toBe(true);
     expect(log.size).toBe(1);
-    // A smaller batch reuses indexes 1..5 and must delete the stale 6..20.
+    // LevelDB applied it: its record is there, holding indexes 1..20
+    expect((await storedRecords(db, "g")).map((r) => [r.start, r.entries.length])).toEqual([[0, 1], [1, 20]]);
+    // A smaller batch reuses indexes 1..5: its record replaces the doomed one whole.
     const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => log.append({ next: i })));
     expect(rs.map((r) => r.index)).toEqual([1, 2, 3, 4, 5]);
-    expect(await db.get(`g/e/${pad16(6)}`, GET_OPTIONS)).toBeUndefined();
+    expect((await storedRecords(db, "g")).map((r) => [r.start, r.entries.length])).toEqual([[0, 1], [1, 5]]);
     const root = log.root();
     await log.close();
     const again = await DurableLog.open(db, { logId, name: "g" });
@@ -265,58 +291,113 @@ describe("DurableLog: failed batch writes", () => {
   });
 });
 
-describe("DurableLog: sidecar records", () => {
-  const sidecarOf = (sub: object, tag: string) => (index: number) => [{ sublevel: sub, key: `${tag}:${pad16(index)}`, value: tag }];
-  /** A log on a failure-injecting store whose entry 0 carries an "ok" record in sublevel `idx`. */
-  async function logWithOneIndexedEntry() {
+describe("DurableLog: tags", () => {
+  it.each(["direct", "public"] as const)("files each entry under its tag in its own record, and lists the newest of a tag (%s batch path)", async (path) => {
     const { db } = await fresh();
-    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
-    await idx.open();
-    const store = new InstrumentedStore(db);
-    const log = await DurableLog.open(store, { logId: randomLogId(), name: "s" });
-    await log.append(event(0), sidecarOf(idx, "ok"));
-    return { idx, store, log };
-  }
-  async function sidecarKeys(sub: { keys(): AsyncIterable<string> }): Promise<string[]> {
-    const out: string[] = [];
-    for await (const k of sub.keys()) out.push(k);
-    return out;
-  }
-
-  it.each(["direct", "public"] as const)("writes each entry's records in its batch, keyed by the index it got (%s batch path)", async (path) => {
-    const { db } = await fresh();
-    const idx = db.sublevel("idx", { valueEncoding: "utf8" });
-    await idx.open();
-    const log = await DurableLog.open(path === "direct" ? db : new InstrumentedStore(db), { logId: randomLogId(), name: "s" });
-    const receipts = await Promise.all(Array.from({ length: 60 }, (_, i) => log.append(event(i), sidecarOf(idx, `t${i % 3}`))));
-    const expected = receipts.map((r, i) => `t${i % 3}:${pad16(r.index)}`).sort();
-    expect(await sidecarKeys(idx)).toEqual(expected);
-    expect(await idx.get(expected[0]!)).toBe(expected[0]!.slice(0, 2));
-    // entries without a sidecar write nothing beside themselves
+    const logId = randomLogId();
+    const log = await DurableLog.open(path === "direct" ? db : new InstrumentedStore(db), { logId, name: "s", maxBatch: 7 });
+    const receipts = await Promise.all(Array.from({ length: 60 }, (_, i) => log.append(event(i), `t${i % 3}`)));
     await log.append(event(99));
-    expect((await sidecarKeys(idx)).length).toBe(60);
+    const want = (k: number) => receipts.filter((_, i) => i % 3 === k).map((r) => r.index);
+    expect(log.tagged("t1", 100)).toEqual(want(1));
+    expect(log.tagged("t1", 4)).toEqual(want(1).slice(-4));
+    expect(log.tagged("t1", 0)).toEqual([]);
+    expect(log.tagged("nobody", 5)).toEqual([]);
+    // one record per group commit (at most maxBatch entries each), tags beside their entries
+    const records = await storedRecords(db, "s");
+    expect(records.length).toBe(log.stats().batches);
+    expect(records.every((r) => r.entries.length <= 7)).toBe(true);
+    const stored = records.flatMap((r) => r.entries);
+    expect(stored.map((e) => e.tag)).toEqual([...receipts.map((_, i) => `t${i % 3}`), ""]);
+    expect(stored.map((e) => toHex0x(leafHash(e.bytes)))).toEqual([...receipts.map((r) => r.leafHash), log.leafHash(60)]);
+    await log.close();
+    // rebuilt from storage on open
+    const again = await DurableLog.open(db, { logId, name: "s" });
+    expect(again.tagged("t2", 100)).toEqual(want(2));
   });
 
-  it("a failed batch writes neither its entries nor their records; the next batch's records take the reused indexes", async () => {
-    const { idx, store, log } = await logWithOneIndexedEntry();
-    store.failNext("before");
-    const doomed = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.append(event(i), sidecarOf(idx, "doomed"))));
-    expect(doomed.every((o) => o.status === "rejected")).toBe(true);
-    const next = await Promise.all(Array.from({ length: 3 }, (_, i) => log.append(event(i), sidecarOf(idx, "next"))));
-    expect(next.map((r) => r.index)).toEqual([1, 2, 3]);
-    expect(await sidecarKeys(idx)).toEqual([`next:${pad16(1)}`, `next:${pad16(2)}`, `next:${pad16(3)}`, `ok:${pad16(0)}`]);
-  });
-
-  it("deletes the records of a batch that was applied although its write reported failure, with the next batch", async () => {
-    const { idx, store, log } = await logWithOneIndexedEntry();
+  it("a failed batch files nothing; the next batch's entries take the reused indexes under their own tags", async () => {
+    const { db } = await fresh();
+    const store = new InstrumentedStore(db);
+    const logId = randomLogId();
+    const log = await DurableLog.open(store, { logId, name: "s" });
+    await log.append(event(0), "ok");
     store.failNext("after");
-    const doomed = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => log.append(event(i), sidecarOf(idx, "doomed"))));
+    const doomed = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => log.append(event(i), "doomed")));
     expect(doomed.every((o) => o.status === "rejected")).toBe(true);
-    // LevelDB applied the doomed batch: its records are there, naming indexes 1..6
-    expect((await sidecarKeys(idx)).filter((k) => k.startsWith("doomed:")).length).toBe(6);
-    const next = await Promise.all(Array.from({ length: 2 }, (_, i) => log.append(event(i), sidecarOf(idx, "next"))));
+    expect(log.tagged("doomed", 10)).toEqual([]);
+    const next = await Promise.all(Array.from({ length: 2 }, (_, i) => log.append(event(i), "next")));
     expect(next.map((r) => r.index)).toEqual([1, 2]);
-    expect(await sidecarKeys(idx)).toEqual([`next:${pad16(1)}`, `next:${pad16(2)}`, `ok:${pad16(0)}`]);
+    expect(log.tagged("next", 10)).toEqual([1, 2]);
+    await log.close();
+    const again = await DurableLog.open(db, { logId, name: "s" });
+    expect([again.tagged("ok", 10), again.tagged("next", 10), again.tagged("doomed", 10)]).toEqual([[0], [1, 2], []]);
+  });
+
+  it("refuses tags that cannot be stored", async () => {
+    const { db } = await fresh();
+    const log = await DurableLog.open(db, { logId: randomLogId(), name: "s" });
+    for (const bad of ["with space", "x".repeat(256), "ünïcode", "line\nbreak", 7 as never]) await expectCode(log.append({ a: 1 }, bad), "INVALID_ARGUMENT", "invalid_tag");
+    expect((await log.append({ a: 1 }, "x".repeat(255))).index).toBe(0);
+    expect(log.size).toBe(1);
+  });
+});
+
+describe("DurableLog: logs stored one record per entry (earlier versions)", () => {
+  /** A log in the earlier layout: `<name>/e/<index>` per entry and the meta record. */
+  async function legacyLog(db: TempDb["db"], name: string, logId: string, entries: unknown[]): Promise<string> {
+    const bytes = entries.map((e) => canonicalBytes(e));
+    const root = toHex0x(rootFromLeafHashes(bytes.map((b) => leafHash(b))));
+    await db.batch([
+      ...bytes.map((value, i) => ({ type: "put" as const, key: `${name}/e/${pad16(i)}`, value })),
+      { type: "put" as const, key: `${name}/meta`, value: new TextEncoder().encode(JSON.stringify({ v: 1, logId, size: entries.length, root })) },
+    ], { valueEncoding: "view" });
+    return root;
+  }
+
+  it("rewrites them into batch records on open, deriving tags, and keeps size, root and entries", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const entries = Array.from({ length: 2500 }, (_, i) => event(i));
+    const root = await legacyLog(db, "old", logId, entries);
+    const log = await DurableLog.open(db, { logId, name: "old", legacyTag: (e) => (e as { subject: string }).subject });
+    expect(log.size).toBe(2500);
+    expect(log.root()).toBe(root);
+    expect((await log.getEntries(995, 1005)).map((e) => e.entry)).toEqual(entries.slice(995, 1005));
+    expect(log.tagged("subject-3", 1000)).toEqual(entries.map((_, i) => i).filter((i) => i % 17 === 3));
+    const left = [];
+    for await (const k of db.keys({ gte: "old/e/", lt: "old/e0" })) left.push(k);
+    expect(left).toEqual([]);
+    expect((await storedRecords(db, "old")).map((r) => [r.start, r.entries.length])).toEqual([[0, 1000], [1000, 1000], [2000, 500]]);
+    expect((await log.append({ after: 1 })).index).toBe(2500);
+  });
+
+  it("finishes a rewrite a crash interrupted (some entries already in batch records)", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const entries = Array.from({ length: 30 }, (_, i) => event(i));
+    const root = await legacyLog(db, "half", logId, entries);
+    // what a crash after the first chunk leaves: entries 0..9 in a batch record, the rest per entry
+    await db.batch([
+      { type: "put", key: batchKey("half", 0), value: encodeBatchRecord(entries.slice(0, 10).map((e) => ({ tag: "", bytes: canonicalBytes(e) }))) },
+      ...Array.from({ length: 10 }, (_, i) => ({ type: "del" as const, key: `half/e/${pad16(i)}` })),
+    ], { valueEncoding: "view" });
+    const log = await DurableLog.open(db, { logId, name: "half" });
+    expect(log.size).toBe(30);
+    expect(log.root()).toBe(root);
+    expect((await log.getEntries(0, 30)).map((e) => e.entry)).toEqual(entries);
+  });
+
+  it("still reports a missing or altered entry of such a log", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    await legacyLog(db, "gap", logId, [1, 2, 3, 4].map((i) => ({ i })));
+    await db.del(`gap/e/${pad16(1)}`);
+    await expectCode(DurableLog.open(db, { logId, name: "gap" }), "INTERNAL", "log_gap");
+    const { db: db2 } = await fresh();
+    await legacyLog(db2, "alt", logId, [1, 2, 3].map((i) => ({ i })));
+    await db2.put(`alt/e/${pad16(2)}`, canonicalBytes({ i: 99 }), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db2, { logId, name: "alt" }), "INTERNAL", "log_root_mismatch");
   });
 });
 
@@ -373,7 +454,7 @@ describe("DurableLog: reads and errors", () => {
     const { db } = await fresh();
     const log = await DurableLog.open(db, { logId: randomLogId(), name: "m" });
     await log.append({ v: 1 });
-    await db.put(`m/e/${pad16(0)}`, canonicalBytes({ v: 2 }), { valueEncoding: "view" });
+    await overwriteStored(db, "m", 0, canonicalBytes({ v: 2 }));
     await expectCode(log.getEntry(0), "INTERNAL", "log_entry_hash_mismatch");
   });
 });
