@@ -312,23 +312,55 @@ export interface AccessEvent {
 
 /**
  * The RFC 8785 canonical JSON of an access event, written out field by field in canonical member
- * order: the gateway logs one per request, and this takes about 60 % of the generic
- * canonicaliser's time. Anything the fixed layout does not cover — a value of another type, a string that is not
+ * order: the gateway logs one per request (about 1 µs here against 3 µs with JSON.stringify per
+ * string, and more for the generic canonicaliser). Anything the fixed layout does not cover — a value of another type, a string that is not
  * well-formed, an extra member — goes through `canonicalize` (which refuses what has no canonical
  * form). A property test holds the two equal.
  */
 export function canonicalAccessEvent(e: AccessEvent): string {
-  const strings = [e.actor, e.agreementId, e.at, e.consentKey, e.decision, e.partner, e.purpose, e.reason, e.requestId, e.subject];
-  const simple =
-    e.kind === "access" &&
-    Object.keys(e).length === 14 &&
-    strings.every((v) => typeof v === "string" && wellFormed(v)) &&
-    Number.isSafeInteger(e.block) &&
-    Number.isSafeInteger(e.categories) &&
-    Number.isSafeInteger(e.time);
-  if (!simple) return canonicalize(e);
-  const q = JSON.stringify;
-  return `{"actor":${q(e.actor)},"agreementId":${q(e.agreementId)},"at":${q(e.at)},"block":${e.block},"categories":${e.categories},"consentKey":${q(e.consentKey)},"decision":${q(e.decision)},"kind":"access","partner":${q(e.partner)},"purpose":${q(e.purpose)},"reason":${q(e.reason)},"requestId":${q(e.requestId)},"subject":${q(e.subject)},"time":${e.time}}`;
+  const actor = jsonString(e.actor);
+  const agreementId = jsonString(e.agreementId);
+  const at = jsonString(e.at);
+  const consentKey = jsonString(e.consentKey);
+  const decision = jsonString(e.decision);
+  const partner = jsonString(e.partner);
+  const purpose = jsonString(e.purpose);
+  const reason = jsonString(e.reason);
+  const requestId = jsonString(e.requestId);
+  const subject = jsonString(e.subject);
+  if (
+    e.kind !== "access" ||
+    actor === undefined ||
+    agreementId === undefined ||
+    at === undefined ||
+    consentKey === undefined ||
+    decision === undefined ||
+    partner === undefined ||
+    purpose === undefined ||
+    reason === undefined ||
+    requestId === undefined ||
+    subject === undefined ||
+    !Number.isSafeInteger(e.block) ||
+    !Number.isSafeInteger(e.categories) ||
+    !Number.isSafeInteger(e.time) ||
+    Object.keys(e).length !== 14
+  ) {
+    return canonicalize(e);
+  }
+  return `{"actor":${actor},"agreementId":${agreementId},"at":${at},"block":${e.block},"categories":${e.categories},"consentKey":${consentKey},"decision":${decision},"kind":"access","partner":${partner},"purpose":${purpose},"reason":${reason},"requestId":${requestId},"subject":${subject},"time":${e.time}}`;
+}
+
+/** Printable ASCII but `"` and `\`: such a string's JSON form is the string in quotes. */
+const PLAIN_JSON_STRING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * The JSON (and RFC 8785) form of a well-formed string; undefined for anything else. Addresses,
+ * hashes, DIDs, ISO times and UUIDs are plain ASCII and skip JSON.stringify.
+ */
+function jsonString(v: unknown): string | undefined {
+  if (typeof v !== "string") return undefined;
+  if (PLAIN_JSON_STRING.test(v)) return `"${v}"`;
+  return wellFormed(v) ? JSON.stringify(v) : undefined;
 }
 
 /** One entry of a gateway's `decisions` log: a per-subject model decision. */

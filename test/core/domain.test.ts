@@ -103,7 +103,8 @@ describe("canonicalAccessEvent", () => {
     purpose: fc.constantFrom(...(["profiling", "research", "direct-marketing"] as const)),
     categories: fc.integer({ min: 0, max: 2 ** 31 }),
     decision: fc.constantFrom("allow" as const, "deny" as const),
-    reason: fc.oneof(fc.constantFrom("OK", "NO_CONSENT", "CONSENT_REVOKED"), fc.string()),
+    // ASCII with quotes, backslashes and control characters: the plain-string shortcut must refuse them
+    reason: fc.oneof(fc.constantFrom("OK", "NO_CONSENT", "CONSENT_REVOKED"), fc.string(), fc.string({ unit: "binary-ascii" })),
     block: fc.nat(),
     time: fc.nat(),
     consentKey: hex(64).map((h) => `0x${h}` as Bytes32),
