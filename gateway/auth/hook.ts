@@ -122,44 +122,22 @@ function memberOf(deps: AuthDeps, token: VerifiedToken): Member | null {
  * The onRequest hook: verifies the DID-JWT, spends single-use tokens, resolves the caller's role
  * from the membership contract (through the ledger view), and applies the per-principal rate
  * limit. A member's role binds its DID: the account must be active and registered with the hash
- * of this very DID.
+ * of this very DID. A session token already verified, presented while the view is fresh, is
+ * handled synchronously (no promise on the hot path); everything else takes the asynchronous path.
  */
 export function authHook(deps: AuthDeps) {
   const failures = new FixedWindows(deps.failureLimit, deps.failureWindowMs, deps.clock);
   const requests = new FixedWindows(deps.requestLimit, deps.requestWindowMs, deps.clock);
-  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    request.principal = null;
-    const auth = request.routeOptions.config?.auth;
-    if (!auth) {
-      const wait = requests.count(`ip:${request.ip}`);
-      if (wait > 0) throw rateLimited("too many requests from this address; slow down", requests.limit, wait);
-      return;
-    }
-    const blockedFor = failures.waitSec(request.ip);
-    if (blockedFor > 0) throw rateLimited("too many failed authentications from this address; wait a minute", failures.limit, blockedFor);
-    let token;
-    try {
-      token = await deps.tokens.verify(bearer(request));
-    } catch (e) {
-      // an unreachable ledger is not the caller's failure
-      if (!(e instanceof CustodiaError) || (e.code !== "LEDGER_UNAVAILABLE" && e.code !== "LEDGER_STALE")) failures.count(request.ip);
-      throw e;
-    }
-    // counted before a single-use token is spent: a refused request leaves the token usable
+
+  /** Counted before a single-use token is spent: a refused request leaves the token usable. */
+  const limit = (token: VerifiedToken): void => {
     const wait = requests.count(token.did.did);
     if (wait > 0) throw rateLimited("too many requests; slow down", requests.limit, wait);
-    if (auth.tokenUse === "once" && !(await deps.jti.spend(token.did.did, token.jti, token.exp))) {
-      throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
-    }
+  };
+
+  const authorize = (request: FastifyRequest, auth: RouteAuth, token: VerifiedToken, m: Member | null): void => {
     let role: Principal["role"] = "CUSTOMER";
     let account = token.did.account;
-    // A member role is read from the ledger view: never from a stale one (a deactivated admin or
-    // gateway must not keep its rights while the ledger is unreachable).
-    let m = memberOf(deps, token);
-    if (m && !deps.view.isFresh()) {
-      await deps.view.freshBlock();
-      m = memberOf(deps, token);
-    }
     if (m && m.active && m.didHash === token.didHash) {
       role = m.role;
       account = m.account;
@@ -168,5 +146,63 @@ export function authHook(deps: AuthDeps) {
     if (!auth.roles.includes(role)) {
       throw new CustodiaError("FORBIDDEN", `this endpoint is for ${auth.roles.join(", ")}; the caller is ${role}`);
     }
+  };
+
+  const slow = async (request: FastifyRequest, auth: RouteAuth, raw: string, cached: VerifiedToken | undefined): Promise<void> => {
+    let token = cached;
+    if (!token) {
+      try {
+        token = await deps.tokens.verify(raw);
+      } catch (e) {
+        // an unreachable ledger is not the caller's failure
+        if (!(e instanceof CustodiaError) || (e.code !== "LEDGER_UNAVAILABLE" && e.code !== "LEDGER_STALE")) failures.count(request.ip);
+        throw e;
+      }
+    }
+    limit(token);
+    if (auth.tokenUse === "once" && !(await deps.jti.spend(token.did.did, token.jti, token.exp))) {
+      throw new CustodiaError("TOKEN_REPLAYED", "this single-use token was already used");
+    }
+    // A member role is read from the ledger view: never from a stale one (a deactivated admin or
+    // gateway must not keep its rights while the ledger is unreachable).
+    let m = memberOf(deps, token);
+    if (m && !deps.view.isFresh()) {
+      await deps.view.freshBlock();
+      m = memberOf(deps, token);
+    }
+    authorize(request, auth, token, m);
+  };
+
+  // Errors thrown here reach Fastify's hook runner, which answers them like a rejected hook.
+  return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    request.principal = null;
+    const auth = request.routeOptions.config?.auth;
+    if (!auth) {
+      const wait = requests.count(`ip:${request.ip}`);
+      if (wait > 0) throw rateLimited("too many requests from this address; slow down", requests.limit, wait);
+      done();
+      return;
+    }
+    const blockedFor = failures.waitSec(request.ip);
+    if (blockedFor > 0) throw rateLimited("too many failed authentications from this address; wait a minute", failures.limit, blockedFor);
+    let raw: string;
+    let cached: VerifiedToken | undefined;
+    try {
+      raw = bearer(request);
+      cached = deps.tokens.cached(raw);
+    } catch (e) {
+      failures.count(request.ip);
+      throw e;
+    }
+    if (cached && auth.tokenUse === "session") {
+      const m = memberOf(deps, cached);
+      if (!m || deps.view.isFresh()) {
+        limit(cached);
+        authorize(request, auth, cached, m);
+        done();
+        return;
+      }
+    }
+    slow(request, auth, raw, cached).then(() => done(), done);
   };
 }

@@ -80,19 +80,28 @@ export class TokenVerifier {
     private readonly nowSec: () => number = () => Math.floor(Date.now() / 1000),
   ) {}
 
-  async verify(token: string): Promise<VerifiedToken> {
+  /**
+   * The token as verified before, if it still is in the cache (synchronous: the hot path of a
+   * session). undefined when it must go through verify(); TOKEN_EXPIRED once a cached token has
+   * expired; the same refusals as verify() for an empty or over-long token.
+   */
+  cached(token: string): VerifiedToken | undefined {
     if (typeof token !== "string" || token.length === 0) fail("UNAUTHENTICATED", "a bearer DID-JWT is required");
     if (token.length > MAX_TOKEN_LENGTH) fail("TOKEN_INVALID", "token is too long");
-    const now = this.nowSec();
     const key = cacheKey(token);
     const hit = this.cache.get(key);
-    if (hit) {
-      if (now > hit.exp + this.policy.clockSkewSec) {
-        this.cache.delete(key);
-        fail("TOKEN_EXPIRED", "token has expired");
-      }
-      return hit;
+    if (hit && this.nowSec() > hit.exp + this.policy.clockSkewSec) {
+      this.cache.delete(key);
+      fail("TOKEN_EXPIRED", "token has expired");
     }
+    return hit;
+  }
+
+  async verify(token: string): Promise<VerifiedToken> {
+    const hit = this.cached(token);
+    if (hit) return hit;
+    const now = this.nowSec();
+    const key = cacheKey(token);
     const claims = this.precheck(token, now);
     let verifiedIssuer: string;
     try {

@@ -54,4 +54,21 @@ describe("TokenVerifier cache", () => {
       await expect(v.verify(forged)).rejects.toMatchObject({ code: "TOKEN_INVALID" });
     }
   });
+
+  it("answers synchronously only for a token it verified, until that token expires", async () => {
+    const { resolver } = countingResolver();
+    let now = Math.floor(Date.now() / 1000);
+    const v = new TokenVerifier(resolver, { audience: AUD, maxLifetimeSec: 300, clockSkewSec: 30, cacheSize: 100 }, () => now);
+    const t = await token(Wallet.createRandom());
+    expect(v.cached(t)).toBeUndefined();
+    const verified = await v.verify(t);
+    expect(v.cached(t)).toBe(verified);
+    expect(v.cached(`${t}x`)).toBeUndefined();
+    // past exp (120 s) and the skew (30 s): refused, and dropped from the cache
+    now += 151;
+    expect(() => v.cached(t)).toThrow(expect.objectContaining({ code: "TOKEN_EXPIRED" }));
+    await expect(v.verify(t)).rejects.toMatchObject({ code: "TOKEN_EXPIRED" });
+    expect(() => v.cached("")).toThrow(expect.objectContaining({ code: "UNAUTHENTICATED" }));
+    expect(() => v.cached("x".repeat(9_000))).toThrow(expect.objectContaining({ code: "TOKEN_INVALID" }));
+  });
 });
