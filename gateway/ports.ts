@@ -42,6 +42,8 @@ export interface VaultPort {
   read(subject: Address): Promise<unknown>;
   erase(subject: Address): Promise<{ commitment: Bytes32 | null; erasedAt: number }>;
   status(subject: Address): Promise<"active" | "erased" | "unknown">;
+  /** Optional synchronous cache lookup: the status and, if held, the records; undefined when unknown to the cache. */
+  peek?(subject: Address): Readonly<{ status: "active" | "erased" | "unknown"; data?: unknown }> | undefined;
   /** The current data commitment of an active subject; null when unknown; SUBJECT_ERASED (details: the tombstone's commitment) when erased. */
   commitment(subject: Address): Promise<{ commitment: Bytes32; records: number; committedAt: number } | null>;
   /** Active subjects, ascending. */

@@ -60,6 +60,14 @@ export class CachedVault implements VaultPort {
     return this.inner.commitment(subject);
   }
 
+  /**
+   * What the cache holds for a subject, synchronously (the hot path of a data request): its
+   * status and, once read, its records; undefined when not cached (ask status() and read()).
+   */
+  peek(subject: Address): Readonly<{ status: "active" | "erased" | "unknown"; data?: unknown }> | undefined {
+    return this.entries.get(subject.toLowerCase());
+  }
+
   async status(subject: Address): Promise<"active" | "erased" | "unknown"> {
     const key = subject.toLowerCase();
     const hit = this.entries.get(key);

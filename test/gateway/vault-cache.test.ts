@@ -63,4 +63,23 @@ describe("CachedVault", () => {
     expect(first.transactions).toHaveLength(1);
     expect(second.transactions).toHaveLength(4);
   });
+
+  it("answers synchronously only what it holds, and never the data of a subject being erased", async () => {
+    const subject = Wallet.createRandom().address as Address;
+    const cache = new CachedVault(vault as unknown as VaultPort);
+    await cache.ingest(sampleRecords(subject, 2) as never);
+    expect(cache.peek(subject)).toBeUndefined();
+    expect(await cache.status(subject)).toBe("active");
+    expect(cache.peek(subject)).toEqual({ status: "active" });
+    const data = await cache.read(subject);
+    expect(cache.peek(subject.toLowerCase() as Address)).toEqual({ status: "active", data });
+    const erasing = cache.erase(subject);
+    // from the moment the erasure starts, the cache holds nothing for the subject...
+    expect(cache.peek(subject)).toBeUndefined();
+    await erasing;
+    // ...and once it is done, that the subject is erased
+    expect(cache.peek(subject)).toEqual({ status: "erased" });
+    await cache.ingest(sampleRecords(Wallet.createRandom().address as Address, 1) as never);
+    expect(cache.peek(subject)).toEqual({ status: "erased" });
+  });
 });
