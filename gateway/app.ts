@@ -85,6 +85,17 @@ function toAddress(value: string): Address {
   return a;
 }
 
+/** ISO 8601 text of a time in ms; the last one is remembered (several requests share each millisecond). */
+let isoMs = Number.NaN;
+let isoText = "";
+function isoTime(ms: number): string {
+  if (ms !== isoMs) {
+    isoText = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return isoText;
+}
+
 /** JSON text of projections (memoised and frozen by the vault codec, so each is serialised once). */
 const projectionJson = new WeakMap<object, string>();
 
@@ -241,7 +252,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const entry: AccessEvent = {
       actor: args.actor,
       agreementId: args.decision.agreementId.toString(),
-      at: new Date(deps.clock()).toISOString(),
+      at: isoTime(deps.clock()),
       block: args.block,
       categories: args.categories,
       consentKey: args.decision.consentKey,
