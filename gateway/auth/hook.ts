@@ -105,12 +105,26 @@ function rateLimited(message: string, limit: number, retryAfterSec: number): Cus
   return new CustodiaError("RATE_LIMITED", message, { retryAfterSec, limit });
 }
 
+const NOT_BEARER = "the Authorization header must be `Bearer <token>`";
+const WHITESPACE = /\s/;
+
+/**
+ * What follows `Bearer ` (the scheme in any case, one space) in the Authorization header. The
+ * token is not scanned here: a cached token is known to be whitespace-free (it was verified), and
+ * anything else goes through requireToken() first.
+ */
 function bearer(request: FastifyRequest): string {
   const h = request.headers.authorization;
   if (!h) throw new CustodiaError("UNAUTHENTICATED", "send a DID-JWT as `Authorization: Bearer <token>`");
-  const m = /^Bearer ([^\s]+)$/i.exec(h);
-  if (!m) throw new CustodiaError("UNAUTHENTICATED", "the Authorization header must be `Bearer <token>`");
-  return m[1]!;
+  if (h.length < 8 || h.charCodeAt(6) !== 0x20 || (!h.startsWith("Bearer") && h.slice(0, 6).toLowerCase() !== "bearer")) {
+    throw new CustodiaError("UNAUTHENTICATED", NOT_BEARER);
+  }
+  return h.slice(7);
+}
+
+/** A token that is not cached must at least be one word. */
+function requireToken(raw: string): void {
+  if (WHITESPACE.test(raw)) throw new CustodiaError("UNAUTHENTICATED", NOT_BEARER);
 }
 
 function memberOf(deps: AuthDeps, token: VerifiedToken): Member | null {
@@ -190,6 +204,7 @@ export function authHook(deps: AuthDeps) {
     try {
       raw = bearer(request);
       cached = deps.tokens.cached(raw);
+      if (!cached) requireToken(raw);
     } catch (e) {
       failures.count(request.ip);
       throw e;

@@ -39,14 +39,34 @@ export interface JtiStore {
 
 const MAX_TOKEN_LENGTH = 8 * 1024;
 /**
- * Verified tokens up to this length are cached under the token itself (hashing one cost more than
- * the rest of a cached request's authentication); longer ones under their SHA-256, so a cache full
- * of padded tokens holds at most cacheSize × 1 KiB of keys.
+ * Verified tokens are cached under the last CACHE_KEY_CHARS characters of their signature: hashing
+ * a whole token (hundreds of characters, a fresh string on every request) for the map lookup cost
+ * more than the rest of a cached request's authentication. A hit counts only if the whole token
+ * is the one verified: equal to the stored token (up to CACHE_TOKEN_MAX characters) or, for a
+ * longer one, to its stored SHA-256, so a cache full of padded tokens holds at most
+ * cacheSize × 1 KiB of them.
  */
-const CACHE_KEY_RAW_MAX = 1024;
+const CACHE_KEY_CHARS = 64;
+const CACHE_TOKEN_MAX = 1024;
+
+interface CacheEntry {
+  /** The token itself (up to CACHE_TOKEN_MAX characters), else undefined. */
+  token: string | undefined;
+  /** SHA-256 of a longer token, base64. */
+  digest: string | undefined;
+  verified: VerifiedToken;
+}
 
 function cacheKey(token: string): string {
-  return token.length <= CACHE_KEY_RAW_MAX ? token : `sha256:${createHash("sha256").update(token).digest("base64")}`;
+  return token.length <= CACHE_KEY_CHARS ? token : token.slice(-CACHE_KEY_CHARS);
+}
+
+function digestOf(token: string): string {
+  return createHash("sha256").update(token).digest("base64");
+}
+
+function isEntryOf(e: CacheEntry, token: string): boolean {
+  return token.length <= CACHE_TOKEN_MAX ? e.token === token : e.token === undefined && e.digest === digestOf(token);
 }
 
 function fail(code: ErrorCode, message: string): never {
@@ -72,7 +92,7 @@ function mapDidJwtError(e: unknown): CustodiaError {
  * the verified token is cached until it expires, so a session token costs one verification.
  */
 export class TokenVerifier {
-  private readonly cache = new Map<string, VerifiedToken>();
+  private readonly cache = new Map<string, CacheEntry>();
 
   constructor(
     private readonly resolver: Resolvable,
@@ -89,12 +109,13 @@ export class TokenVerifier {
     if (typeof token !== "string" || token.length === 0) fail("UNAUTHENTICATED", "a bearer DID-JWT is required");
     if (token.length > MAX_TOKEN_LENGTH) fail("TOKEN_INVALID", "token is too long");
     const key = cacheKey(token);
-    const hit = this.cache.get(key);
-    if (hit && this.nowSec() > hit.exp + this.policy.clockSkewSec) {
+    const entry = this.cache.get(key);
+    if (entry === undefined || !isEntryOf(entry, token)) return undefined;
+    if (this.nowSec() > entry.verified.exp + this.policy.clockSkewSec) {
       this.cache.delete(key);
       fail("TOKEN_EXPIRED", "token has expired");
     }
-    return hit;
+    return entry.verified;
   }
 
   async verify(token: string): Promise<VerifiedToken> {
@@ -119,7 +140,7 @@ export class TokenVerifier {
     }
     if (verifiedIssuer !== claims.iss) fail("TOKEN_INVALID", "token issuer mismatch");
     const verified: VerifiedToken = { did: parseDid(claims.iss), jti: claims.jti, iat: claims.iat, exp: claims.exp, didHash: didHash(claims.iss) };
-    this.remember(key, verified);
+    this.remember(key, token.length <= CACHE_TOKEN_MAX ? { token, digest: undefined, verified } : { token: undefined, digest: digestOf(token), verified });
     return verified;
   }
 
@@ -150,13 +171,14 @@ export class TokenVerifier {
     return { iss, jti, iat, exp };
   }
 
-  private remember(key: string, verified: VerifiedToken): void {
+  private remember(key: string, entry: CacheEntry): void {
     // Full: drop the oldest entry (Map keeps insertion order), O(1). Expired entries are dropped
     // when they are next looked up, or age out of the front of the map.
     if (this.cache.size >= this.policy.cacheSize) {
       const first = this.cache.keys().next();
       if (!first.done) this.cache.delete(first.value);
     }
-    this.cache.set(key, verified);
+    this.cache.delete(key); // a token sharing the key is replaced, and the new one goes to the back
+    this.cache.set(key, entry);
   }
 }

@@ -36,9 +36,11 @@ describe("TokenVerifier cache", () => {
       expect(await v.verify(t)).toBe(first);
       expect(calls()).toBe(before);
     }
-    const keys = [...(v as unknown as { cache: Map<string, unknown> }).cache.keys()];
-    expect(keys).toContain(short);
-    expect(keys.every((k) => k.length <= 1024)).toBe(true);
+    // keyed by the signature's last 64 characters; the short token kept whole, the long one as its digest
+    const cache = (v as unknown as { cache: Map<string, { token?: string; digest?: string }> }).cache;
+    expect([...cache.keys()]).toEqual([short.slice(-64), long.slice(-64)]);
+    expect(cache.get(short.slice(-64))?.token).toBe(short);
+    expect(cache.get(long.slice(-64))).toMatchObject({ token: undefined, digest: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/) });
   });
 
   it("does not take a token with a changed payload and the same signature for a cached one", async () => {
@@ -52,6 +54,9 @@ describe("TokenVerifier cache", () => {
       const claims = JSON.parse(Buffer.from(p!, "base64url").toString("utf8")) as Record<string, unknown>;
       const forged = [h, Buffer.from(JSON.stringify({ ...claims, jti: `${String(claims["jti"])}x` })).toString("base64url"), s].join(".");
       await expect(v.verify(forged)).rejects.toMatchObject({ code: "TOKEN_INVALID" });
+      // same cache key (the signature's tail), another token: neither served for it nor displacing it
+      expect(v.cached(forged)).toBeUndefined();
+      expect(v.cached(good)).toBeDefined();
     }
   });
 
@@ -64,8 +69,8 @@ describe("TokenVerifier cache", () => {
     const verified = await v.verify(t);
     expect(v.cached(t)).toBe(verified);
     expect(v.cached(`${t}x`)).toBeUndefined();
-    // past exp (120 s) and the skew (30 s): refused, and dropped from the cache
-    now += 151;
+    // past exp (120 s, from a clock that may have ticked once since `now`) and the skew (30 s)
+    now += 160;
     expect(() => v.cached(t)).toThrow(expect.objectContaining({ code: "TOKEN_EXPIRED" }));
     await expect(v.verify(t)).rejects.toMatchObject({ code: "TOKEN_EXPIRED" });
     expect(() => v.cached("")).toThrow(expect.objectContaining({ code: "UNAUTHENTICATED" }));
