@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Level } from "level";
+import { ES256KSigner, createJWT } from "did-jwt";
+import { Wallet, getBytes } from "ethers";
+import { didHash, categoryMask, purposeId, type Address } from "../../core/domain.js";
+import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
+import { sha256, toHex0x } from "../../core/hash.js";
+import { startNetwork, type Network } from "../../contracts/network.js";
+import { createGatewayRuntime, networkRuntimeOptions, type GatewayRuntime } from "../../gateway/runtime.js";
+import { decodeBatchRecord } from "../../gateway/log/durable-log.js";
+import { pad16 } from "../../gateway/log/kv.js";
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * A gateway whose access log was written by an earlier version (one LevelDB record per entry, and
+ * a per-subject index of its own) starts on this version: the log is rewritten into batch records,
+ * its size and root are unchanged, and each customer's history is listed from the entries' tags.
+ */
+describe("a gateway started on a log of the earlier layout", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "custodia-upgrade-"));
+  let net: Network;
+  let rt: GatewayRuntime;
+  const partner = new Wallet(Wallet.createRandom().privateKey);
+  const subject = new Wallet(Wallet.createRandom().privateKey);
+  const didOf = (w: Wallet): string => `did:ethr:0x7a69:${w.address}`;
+
+  async function tokenOf(w: Wallet): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return createJWT({ aud: rt.did, iat: now, exp: now + 120, jti: randomUUID() }, { issuer: didOf(w), signer: ES256KSigner(getBytes(w.privateKey), true) }, { alg: "ES256K-R" });
+  }
+
+  async function call(method: "GET" | "POST", url: string, who: Wallet, payload?: unknown): Promise<Json> {
+    const res = await rt.app.inject({ method, url, headers: { authorization: `Bearer ${await tokenOf(who)}` }, ...(payload === undefined ? {} : { payload: payload as never }) });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json() as Json;
+  }
+
+  const open = (): Promise<GatewayRuntime> => createGatewayRuntime({ dataDir, ...networkRuntimeOptions(net), config: { port: 0, ledgerPollMs: 100, anchorEveryMs: 200 } });
+
+  beforeAll(async () => {
+    net = await startNetwork({ dataDir, ledgerPort: 0 });
+    const org = toHex0x(sha256(new TextEncoder().encode("org")));
+    await net.admin.registerMember({ account: partner.address as Address, didHash: didHash(didOf(partner)), role: "PARTNER", orgHash: org });
+    const now = await net.admin.blockTime();
+    await net.admin.registerAgreement({ partner: partner.address as Address, purposes: 1 << purposeId("profiling"), categories: categoryMask(["transactions"]), validFrom: now - 60, validUntil: now + 86400, termsHash: org });
+    const domain = await net.admin.eip712Domain();
+    const message: ConsentGrantMessage = { subject: subject.address as Address, partner: partner.address as Address, purpose: purposeId("profiling"), categories: categoryMask(["transactions"]), expiresAt: 0, receiptHash: org, nonce: 0, deadline: now + 3600 };
+    await net.gateway.grantConsent(message, await signTyped(subject, domain, "ConsentGrant", message));
+    rt = await open();
+  });
+
+  afterAll(async () => {
+    await rt?.close().catch(() => undefined);
+    await net?.close().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("rewrites the log on start, keeps its size and root, and lists the customer's history", async () => {
+    const other = new Wallet(Wallet.createRandom().privateKey);
+    for (const s of [subject, other, subject, subject]) {
+      await call("POST", "/v1/data/query", partner, { subjects: [s.address], purpose: "profiling", categories: ["transactions"] });
+    }
+    const before = await call("GET", "/v1/me/accesses", subject);
+    expect(before.entries.map((e: Json) => e.index)).toEqual([0, 2, 3]);
+    const { size, root } = { size: rt.deps.logs.access.size, root: rt.deps.logs.access.root() };
+    await rt.close();
+
+    // the storage as the earlier version left it: entries one per record, the subject index beside
+    const db = new Level<string, unknown>(join(dataDir, "gateway"), { valueEncoding: "json" });
+    await db.open();
+    const logs = db.sublevel<string, Uint8Array>("logs", { valueEncoding: "view" });
+    const ops: Array<{ type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string }> = [];
+    for await (const [key, record] of logs.iterator({ gte: "access/b/", lt: "access/b0" })) {
+      const start = Number(key.slice("access/b/".length));
+      decodeBatchRecord(record)!.forEach((e, j) => ops.push({ type: "put", key: `access/e/${pad16(start + j)}`, value: e.bytes }));
+      ops.push({ type: "del", key });
+    }
+    await logs.batch(ops);
+    const index = db.sublevel<string, number>("subjects", { valueEncoding: "json" });
+    await index.put(`${subject.address.toLowerCase()}:access:000000000000`, 1);
+    await db.close();
+
+    rt = await open();
+    expect(rt.deps.logs.access.size).toBe(size);
+    expect(rt.deps.logs.access.root()).toBe(root);
+    const after = await call("GET", "/v1/me/accesses", subject);
+    expect(after.entries.map((e: Json) => [e.index, e.leafHash])).toEqual(before.entries.map((e: Json) => [e.index, e.leafHash]));
+    expect((await call("GET", "/v1/me/accesses", other)).entries.map((e: Json) => e.index)).toEqual([1]);
+    // new entries continue the log and the history
+    await call("POST", "/v1/data/query", partner, { subjects: [subject.address], purpose: "profiling", categories: ["transactions"] });
+    expect((await call("GET", "/v1/me/accesses", subject)).entries.map((e: Json) => e.index)).toEqual([0, 2, 3, size]);
+    await rt.close();
+
+    // nothing of the earlier layout is left
+    const check = new Level<string, unknown>(join(dataDir, "gateway"), { valueEncoding: "json" });
+    await check.open();
+    const leftover: string[] = [];
+    for await (const key of check.sublevel("logs").keys({ gte: "access/e/", lt: "access/e0" })) leftover.push(key);
+    for await (const key of check.sublevel("subjects").keys()) leftover.push(key);
+    await check.close();
+    expect(leftover).toEqual([]);
+    rt = await open();
+  });
+});
