@@ -11,19 +11,14 @@
  * Last line: {"rps":..,"p99ms":..,"bareRps":..,"ratio":..,...}
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { ES256KSigner, createJWT } from "did-jwt";
-import { Wallet, getBytes } from "ethers";
-import { ethrDid, didHash, categoryMask, purposeId, type Address } from "../../core/domain.js";
-import { signTyped, type ConsentGrantMessage } from "../../core/eip712.js";
-import { sha256, toHex0x } from "../../core/hash.js";
 import { startNetwork } from "../../contracts/network.js";
 import { readyUrl } from "../helpers/child-process.js";
+import { cpuOf, ingestWorkload, rotating, seedWorkload } from "./gateway-workload.js";
 
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
 const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
@@ -47,23 +42,6 @@ function stop(proc: ChildProcess): Promise<void> {
     setTimeout(() => proc.kill("SIGKILL"), 10_000).unref();
   });
 }
-
-/**
- * CPU time a process has used, µs (Linux /proc; undefined elsewhere or once it is gone). CPU per
- * request tells what each process costs apart from how the two cores were shared in a run.
- */
-function cpuOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    // fields after the command name: utime and stime are the 12th and 13th, in clock ticks
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / TICKS_PER_SEC;
-  } catch {
-    return undefined;
-  }
-}
-const TICKS_PER_SEC = 100; // USER_HZ, 100 on every Linux build Node supports
 
 /** One side's measurement, summed over its rounds. */
 class Side {
@@ -121,35 +99,11 @@ function run(opts: autocannon.Options, onLatency?: (ms: number) => void): Promis
 const dataDir = mkdtempSync(join(tmpdir(), "custodia-bench-gw-"));
 const net = await startNetwork({ dataDir, ledgerPort: 0, log });
 try {
-  const partner = Wallet.createRandom();
-  const partnerDid = `did:ethr:0x7a69:${partner.address}`;
-  const org = toHex0x(sha256(new TextEncoder().encode("bench")));
-  await net.admin.registerMember({ account: partner.address as Address, didHash: didHash(partnerDid), role: "PARTNER", orgHash: org });
-  const now = await net.admin.blockTime();
-  await net.admin.registerAgreement({ partner: partner.address as Address, purposes: 1 << purposeId("profiling"), categories: categoryMask(["transactions"]), validFrom: now - 60, validUntil: now + 86400, termsHash: org });
-  const domain = await net.admin.eip712Domain();
-  const subjects = Array.from({ length: SUBJECTS }, () => Wallet.createRandom());
-  log(`granting ${SUBJECTS} consents on the ledger`);
-  for (const s of subjects) {
-    const m: ConsentGrantMessage = { subject: s.address as Address, partner: partner.address as Address, purpose: purposeId("profiling"), categories: categoryMask(["transactions"]), expiresAt: 0, receiptHash: org, nonce: 0, deadline: now + 3600 };
-    await net.gateway.grantConsent(m, await signTyped(s, domain, "ConsentGrant", m));
-  }
-
+  const workload = await seedWorkload(net, SUBJECTS, log);
   const gw = await start("../gateway/fixtures/gateway-process.ts", { DATA_DIR: dataDir, RPC: net.rpcUrl });
-  const aud = ethrDid(net.deployment.chainId, net.gatewayWallet.address);
-  const jwt = async (w: { privateKey: string }, iss: string, recoverable: boolean): Promise<string> => {
-    const t = Math.floor(Date.now() / 1000);
-    return createJWT({ aud, iat: t, exp: t + 280, jti: randomUUID() }, { issuer: iss, signer: ES256KSigner(getBytes(w.privateKey), recoverable) }, { alg: recoverable ? "ES256K-R" : "ES256K" });
-  };
-  const records = subjects.flatMap((s) => [0, 1, 2].map((i) => ({ kind: "transaction", subject: s.address, id: `t${i}`, at: 1_700_000_000 + i, amount: 10 + i, currency: "EUR", category: "grocery", channel: "online" })));
-  const ingest = await fetch(`${gw.url}/v1/vault/records`, { method: "POST", headers: { authorization: `Bearer ${await jwt(net.gatewayWallet, aud, false)}`, "content-type": "application/json" }, body: JSON.stringify(records) });
-  if (!ingest.ok) throw new Error(`ingest failed: ${ingest.status} ${await ingest.text()}`);
-
-  const token = await jwt(partner, partnerDid, true);
-  const paths = subjects.map((s) => `/v1/data/${s.address}?purpose=profiling&categories=transactions`);
-  let i = 0;
-  const requests = [{ method: "GET" as const, setupRequest: (req: { path: string }) => ({ ...req, path: paths[i++ % paths.length]! }) }];
-  const headers = { authorization: `Bearer ${token}` };
+  await ingestWorkload(gw.url, workload);
+  const requests = rotating(workload.paths);
+  const headers = { authorization: `Bearer ${await workload.partnerToken()}` };
   // The peer gets exactly the same requests (the rotating paths and the bearer token), so the load
   // generator does the same work in both measurements and the ratio compares the servers.
   const bare = await start("./fixtures/bare-fastify.ts", {});
