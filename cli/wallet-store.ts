@@ -127,7 +127,11 @@ export function saveWallet(path: string, wallet: LoadedWallet, options: { force?
     chmodSync(tmp, 0o600);
     renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing to clean up where nothing could be written (e.g. a name too long for the file system)
+    }
     throw walletError("WALLET_INVALID", `cannot write the wallet file ${path}: ${(e as Error).message}`);
   }
 }

@@ -61,6 +61,16 @@ describe("custodia wallet (local file)", () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
+  it("answers a wallet name the file system cannot hold with WALLET_INVALID, with and without --force (found by the CLI fuzzer)", async () => {
+    const path = join(dir, `${"x".repeat(300)}.json`);
+    for (const force of [[], ["--force"]]) {
+      const r = await cli([...offline, "--wallet", path, "--json", "wallet", "create", "--method", "key", ...force]);
+      expect(r.code, r.stderr).toBe(EXIT.LOCAL);
+      expect(r.json.error.code).toBe("WALLET_INVALID");
+      expect(r.json.error.message).toMatch(/cannot write the wallet file/);
+    }
+  });
+
   it("answers a missing wallet with WALLET_MISSING and a damaged one with WALLET_INVALID (exit 5)", async () => {
     const missing = await cli([...offline, "--wallet", join(dir, "nope.json"), "wallet", "show"]);
     expect(missing.code).toBe(EXIT.LOCAL);
