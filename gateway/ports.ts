@@ -33,7 +33,8 @@ export interface SignedCheckpointView {
 
 export interface AnchorerPort {
   lastAnchored(): SignedCheckpointView | null;
-  checkpoints(): Promise<SignedCheckpointView[]>;
+  /** Signed checkpoints by tree size ascending: all, or those above `after`, at most `limit`. */
+  checkpoints(page?: { after?: number; limit?: number }): Promise<SignedCheckpointView[]>;
 }
 
 /** What the HTTP layer needs of the data vault (gateway/vault implements it). */

@@ -91,6 +91,10 @@ export const RangeQueryT = Type.Object({
   start: Type.Integer({ minimum: 0 }),
   end: Type.Integer({ minimum: 0, description: "exclusive" }),
 });
+export const CheckpointPageT = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0, description: "only checkpoints of a larger tree size (the `next` of the previous page)" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+});
 export const InclusionQueryT = Type.Object({ index: Type.Integer({ minimum: 0 }), size: Type.Integer({ minimum: 1 }) });
 export const ConsistencyQueryT = Type.Object({ from: Type.Integer({ minimum: 1 }), to: Type.Integer({ minimum: 1 }) });
 export const LogParamT = Type.Object({ log: Type.Union([Type.Literal("access"), Type.Literal("decisions")]) });

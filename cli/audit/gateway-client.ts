@@ -45,6 +45,8 @@ export interface GatewayClientOptions {
 }
 
 const SESSION_MARGIN_SEC = 30;
+/** Checkpoints asked per page (the gateway's largest page). */
+const CHECKPOINT_PAGE = 10_000;
 const MAX_RATE_LIMIT_RETRIES = 5;
 
 /** The audit API over HTTP; implements the verifier's AuditSource. */
@@ -84,8 +86,31 @@ export class GatewayClient implements AuditSource {
     return this.request("/v1/audit/logs", true);
   }
 
-  checkpoints(log: LogName): Promise<unknown> {
-    return this.request(`/v1/audit/logs/${log}/checkpoints`, true);
+  /**
+   * GET /v1/audit/logs/:log/checkpoints, every page: the first page's answer with the checkpoints
+   * of all pages. Each `next` must lie beyond the one before (a gateway paging in circles is caught,
+   * GATEWAY_MISBEHAVED); an answer without `next` is one page.
+   */
+  async checkpoints(log: LogName): Promise<unknown> {
+    const path = `/v1/audit/logs/${log}/checkpoints`;
+    const first = await this.request(`${path}?limit=${CHECKPOINT_PAGE}`, true);
+    const pageOf = (body: unknown): { checkpoints: unknown[]; next: unknown } | null =>
+      body !== null && typeof body === "object" && Array.isArray((body as { checkpoints?: unknown }).checkpoints) ? (body as { checkpoints: unknown[]; next: unknown }) : null;
+    const head = pageOf(first);
+    if (head === null) return first; // the verifier judges a malformed listing
+    const all = [...head.checkpoints];
+    let after = -1;
+    for (let next = head.next; next !== null && next !== undefined; ) {
+      if (typeof next !== "number" || !Number.isSafeInteger(next) || next <= after) {
+        throw new CustodiaError("GATEWAY_MISBEHAVED", "the checkpoint listing's pages do not advance", { path, next: String(next) });
+      }
+      after = next;
+      const page = pageOf(await this.request(`${path}?after=${after}&limit=${CHECKPOINT_PAGE}`, true));
+      if (page === null) throw new CustodiaError("GATEWAY_MISBEHAVED", "a page of the checkpoint listing is malformed", { path, after });
+      all.push(...page.checkpoints);
+      next = page.next;
+    }
+    return { ...(first as object), checkpoints: all, next: null };
   }
 
   entries(log: LogName, start: number, end: number): Promise<unknown> {

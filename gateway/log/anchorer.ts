@@ -257,8 +257,17 @@ export class Anchorer {
   }
 
   /** Stored signed checkpoints, oldest first. */
-  async checkpoints(): Promise<SignedCheckpoint[]> {
-    return (await this.records()).map((r) => r.checkpoint);
+  /**
+   * Stored signed checkpoints, by tree size ascending: all of them, or a page — those with a tree
+   * size above `after`, at most `limit`.
+   */
+  async checkpoints(page: { after?: number; limit?: number } = {}): Promise<SignedCheckpoint[]> {
+    const out: SignedCheckpoint[] = [];
+    const from = page.after === undefined ? { gte: `${this.prefix}cp/` } : { gt: `${this.prefix}cp/${pad16(page.after)}` };
+    await readRange(this.store, { ...from, lt: `${this.prefix}cp0`, ...(page.limit === undefined ? {} : { limit: page.limit }) }, (chunk) => {
+      for (const [, value] of chunk) out.push((bytesToJson(value) as AnchorRecord).checkpoint);
+    });
+    return out;
   }
 
   /** Stored anchor records, oldest first. */

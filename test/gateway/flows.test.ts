@@ -269,7 +269,24 @@ describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
     const cons = await call("GET", `/v1/audit/logs/access/proofs/consistency?from=${anchoredSize}&to=${size2}`, c);
     expect(cons.status).toBe(200);
     verifyConsistency(anchoredSize, size2, proofFromHex(cons.body.proof), hashFromHex(onChain!), hashFromHex(cons.body.rootTo));
+    await (g.rt.deps.anchorers.access as Anchorer).anchorNow(); // the entry just logged: one more checkpoint
     const cps = await call("GET", "/v1/audit/logs/access/checkpoints", auditor);
-    expect(cps.body.checkpoints.length).toBeGreaterThan(0);
+    expect(cps.body.checkpoints.length).toBeGreaterThanOrEqual(2);
+    expect(cps.body.next).toBeNull();
+    // page by page, one at a time: the same checkpoints, in tree-size order
+    const paged: { treeSize: number }[] = [];
+    for (let after: number | null = -1, pages = 0; after !== null && pages < 100; pages++) {
+      const page = await call("GET", `/v1/audit/logs/access/checkpoints?limit=1${after >= 0 ? `&after=${after}` : ""}`, auditor);
+      expect(page.status).toBe(200);
+      paged.push(...page.body.checkpoints);
+      after = page.body.next;
+    }
+    expect(paged).toEqual(cps.body.checkpoints);
+    expect(paged.map((c) => c.treeSize)).toEqual([...paged.map((c) => c.treeSize)].sort((a, b) => a - b));
+    for (const bad of ["limit=0", "limit=10001", "after=-1", "after=x"]) {
+      const r = await call("GET", `/v1/audit/logs/access/checkpoints?${bad}`, auditor);
+      expect(r.status, bad).toBe(400);
+      expect(r.body.code).toBe("BAD_REQUEST");
+    }
   });
 });

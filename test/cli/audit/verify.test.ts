@@ -230,6 +230,28 @@ describe("custodia audit verify", () => {
     }
   });
 
+  it("reads the checkpoint listing page by page, and reports a gateway whose pages go in circles", async () => {
+    const all = (await g.app.inject({ method: "GET", url: "/v1/audit/logs/access/checkpoints?limit=1", headers: { authorization: `Bearer ${await g.operator.token()}` } })).json() as { checkpoints: SignedCheckpoint[]; next: number | null };
+    // the gateway's own paging: one checkpoint, and where the next page starts
+    expect(all.checkpoints).toHaveLength(1);
+    expect(all.next).toBe(all.checkpoints[0]!.treeSize);
+    // a gateway answering one checkpoint per page: the verifier still sees them all
+    const paged = await startHostileProxy(gatewayUrl, (u) => {
+      if (!u.path.startsWith("/v1/audit/logs/access/checkpoints")) return undefined;
+      const body = u.body as { checkpoints: SignedCheckpoint[]; next: number | null };
+      return { ...body, checkpoints: body.checkpoints.slice(0, 1), next: body.checkpoints.length > 1 ? body.checkpoints[0]!.treeSize : null };
+    });
+    proxies.push(paged);
+    const ok = await cli(["--json", "audit", "verify", "--log", "access"], { gateway: paged.url });
+    expect(ok.code, ok.out + ok.err).toBe(0);
+    // one whose `next` never advances
+    const circling = await startHostileProxy(gatewayUrl, (u) => (u.path.startsWith("/v1/audit/logs/access/checkpoints") ? { ...(u.body as object), next: 1 } : undefined));
+    proxies.push(circling);
+    const bad = await cli(["--json", "audit", "verify", "--log", "access"], { gateway: circling.url });
+    expect(bad.code).toBe(1);
+    expect(bad.report().failures.find((f) => f.code === "GATEWAY_ANSWER_INVALID")?.message).toMatch(/pages do not advance/);
+  });
+
   it("catches inclusion and consistency proofs for a different tree", async () => {
     const size = g.rt.deps.logs.access.size;
     const other = MerkleTree.fromLeafHashes(Array.from({ length: size }, () => new Uint8Array(randomBytes(32))));
