@@ -20,6 +20,18 @@ import { startNetwork } from "../../contracts/network.js";
 import { readyUrl } from "../helpers/child-process.js";
 import { cpuOf, ingestWorkload, rotating, seedWorkload } from "./gateway-workload.js";
 
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(`usage: npm run bench:gateway
+  Partners' data requests against a gateway with everything on, and the same requests against a
+  bare Fastify route, in alternating rounds; the last line is one JSON object (rps, p99ms, bareRps,
+  ratio, ...). Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds),
+  BENCH_ROUNDS (5), BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers);
+  PUSH_HEADS, MAX_SYNC_AGE_MS, ANCHOR_EVERY_MS, ANCHOR_EVERY_ENTRIES, LOG_MAX_DELAY_MS reach the
+  gateway. To compare two builds, see bench:gateway-ab.
+`);
+  process.exit(0);
+}
+
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
 const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
 const SUBJECTS = Number(process.env["BENCH_SUBJECTS"] ?? 200);
