@@ -313,9 +313,9 @@ export interface AccessEvent {
 /**
  * The RFC 8785 canonical JSON of an access event, written out field by field in canonical member
  * order: the gateway logs one per request (about 1 µs here against 3 µs with JSON.stringify per
- * string, and more for the generic canonicaliser). Anything the fixed layout does not cover — a value of another type, a string that is not
- * well-formed, an extra member — goes through `canonicalize` (which refuses what has no canonical
- * form). A property test holds the two equal.
+ * string, and more for the generic canonicaliser). Anything the fixed layout does not cover — a
+ * value of another type, a string that is not well-formed, an extra member — goes through
+ * `canonicalize` (which refuses what has no canonical form). A property test holds the two equal.
  */
 export function canonicalAccessEvent(e: AccessEvent): string {
   const actor = jsonString(e.actor);

@@ -256,24 +256,19 @@ export class Anchorer {
     return this.last?.checkpoint ?? null;
   }
 
-  /** Stored signed checkpoints, oldest first. */
   /**
    * Stored signed checkpoints, by tree size ascending: all of them, or a page — those with a tree
    * size above `after`, at most `limit`.
    */
   async checkpoints(page: { after?: number; limit?: number } = {}): Promise<SignedCheckpoint[]> {
-    const out: SignedCheckpoint[] = [];
-    const from = page.after === undefined ? { gte: `${this.prefix}cp/` } : { gt: `${this.prefix}cp/${pad16(page.after)}` };
-    await readRange(this.store, { ...from, lt: `${this.prefix}cp0`, ...(page.limit === undefined ? {} : { limit: page.limit }) }, (chunk) => {
-      for (const [, value] of chunk) out.push((bytesToJson(value) as AnchorRecord).checkpoint);
-    });
-    return out;
+    return (await this.records(page)).map((r) => r.checkpoint);
   }
 
-  /** Stored anchor records, oldest first. */
-  async records(): Promise<AnchorRecord[]> {
+  /** Stored anchor records, oldest first: all, or those of a tree size above `after`, at most `limit`. */
+  async records(page: { after?: number; limit?: number } = {}): Promise<AnchorRecord[]> {
     const out: AnchorRecord[] = [];
-    await readRange(this.store, { gte: `${this.prefix}cp/`, lt: `${this.prefix}cp0` }, (chunk) => {
+    const from = page.after === undefined ? { gte: `${this.prefix}cp/` } : { gt: `${this.prefix}cp/${pad16(page.after)}` };
+    await readRange(this.store, { ...from, lt: `${this.prefix}cp0`, ...(page.limit === undefined ? {} : { limit: page.limit }) }, (chunk) => {
       for (const [, value] of chunk) out.push(bytesToJson(value) as AnchorRecord);
     });
     return out;
