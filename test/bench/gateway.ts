@@ -25,7 +25,9 @@ if (process.argv.includes("--help") || process.argv.includes("-h")) {
   Partners' data requests against a gateway with everything on, and the same requests against a
   bare Fastify route, in alternating rounds; the last line is one JSON object (rps, p99ms, bareRps,
   ratio, ...). Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds),
-  BENCH_ROUNDS (5), BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers);
+  BENCH_ROUNDS (5), BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers),
+  BENCH_PEER (same-bytes: the peer answers the bytes of a gateway answer; shape: a smaller body of
+  the same shape, the peer until stop 13), BENCH_WARMUP_SECONDS (2, each side, before the rounds);
   PUSH_HEADS, MAX_SYNC_AGE_MS, ANCHOR_EVERY_MS, ANCHOR_EVERY_ENTRIES, LOG_MAX_DELAY_MS reach the
   gateway. To compare two builds, see bench:gateway-ab.
 `);
@@ -35,8 +37,14 @@ if (process.argv.includes("--help") || process.argv.includes("-h")) {
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 50);
 const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
 const SUBJECTS = Number(process.env["BENCH_SUBJECTS"] ?? 200);
+const WARMUP = Math.max(1, Math.round(Number(process.env["BENCH_WARMUP_SECONDS"] ?? 2)));
 const ROUNDS = Math.max(1, Math.round(Number(process.env["BENCH_ROUNDS"] ?? 5)));
 const log = (s: string): void => void process.stderr.write(`bench:gateway: ${s}\n`);
+const peerMode = process.env["BENCH_PEER"] ?? "same-bytes";
+if (peerMode !== "same-bytes" && peerMode !== "shape") {
+  process.stderr.write(`bench:gateway: BENCH_PEER is "same-bytes" or "shape", not "${peerMode}"\n`);
+  process.exit(2);
+}
 
 function start(script: string, env: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess }> {
   // BENCH_CPU_PROF=<dir> writes a CPU profile of each measured process there (on exit)
@@ -108,6 +116,15 @@ function run(opts: autocannon.Options, onLatency?: (ms: number) => void): Promis
   });
 }
 
+/** One answer of the gateway: its body and the headers a server chooses (not framing, not Date). */
+async function capture(url: string, headers: Record<string, string>): Promise<{ headers: Record<string, string>; body: string }> {
+  const res = await fetch(url, { headers });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`the gateway answered ${res.status}: ${body}`);
+  const skip = new Set(["content-length", "content-type", "date", "connection", "keep-alive", "transfer-encoding"]);
+  return { headers: Object.fromEntries([...res.headers].filter(([k]) => !skip.has(k))), body };
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), "custodia-bench-gw-"));
 const net = await startNetwork({ dataDir, ledgerPort: 0, log });
 try {
@@ -116,13 +133,16 @@ try {
   await ingestWorkload(gw.url, workload);
   const requests = rotating(workload.paths);
   const headers = { authorization: `Bearer ${await workload.partnerToken()}` };
-  // The peer gets exactly the same requests (the rotating paths and the bearer token), so the load
-  // generator does the same work in both measurements and the ratio compares the servers.
-  const bare = await start("./fixtures/bare-fastify.ts", {});
+  // The peer gets exactly the same requests (the rotating paths and the bearer token) and, unless
+  // BENCH_PEER=shape, answers exactly the bytes of a gateway answer (body and headers, captured
+  // here), so the load generator does the same work in both measurements and the ratio compares
+  // the servers.
+  const peerEnv = peerMode === "shape" ? {} : { PEER_RESPONSE: JSON.stringify(await capture(`${gw.url}${workload.paths[0]!}`, headers)) };
+  const bare = await start("./fixtures/bare-fastify.ts", peerEnv);
   const load = (url: string, duration: number): autocannon.Options => ({ url, connections: CONNECTIONS, duration, headers, requests: requests as never });
-  log("warming up the gateway and the bare Fastify peer");
-  await run(load(gw.url, 2));
-  await run(load(bare.url, 2));
+  log(`warming up the gateway and the bare Fastify peer, ${WARMUP} s each`);
+  await run(load(gw.url, WARMUP));
+  await run(load(bare.url, WARMUP));
   const before = (await (await fetch(`${gw.url}/health`)).json()) as { ledger: { sync: string; syncs: number }; logs: { access: { size: number } } };
   log(`ledger sync mode: ${before.ledger.sync}`);
   const g = new Side({ server: gw.proc.pid, ledger: net.node?.pid });
@@ -151,6 +171,9 @@ try {
     ratio: Number((g.rps / b.rps).toFixed(3)),
     // the ratio of each round's pair, lowest to highest: how much the machine drifted
     roundRatios: roundRatios.map((x) => Number(x.toFixed(3))),
+    // each side's req/s per round, in the order measured
+    roundRps: { gateway: g.perRound.map(Math.round), bare: b.perRound.map(Math.round) },
+    peer: peerMode,
     sync: before.ledger.sync,
     ledgerSyncs: after.ledger.syncs - before.ledger.syncs,
     connections: CONNECTIONS,
