@@ -1,14 +1,18 @@
 import {
+  BaseWallet,
   Contract,
   Interface,
   JsonRpcProvider,
   Network,
   getAddress,
   getNumber,
+  Transaction,
+  type ContractMethod,
   type Log,
   type Provider,
   type Signer,
   type ContractTransactionResponse,
+  type TransactionResponse,
 } from "ethers";
 import { CustodiaError } from "../core/errors.js";
 import { Role, roleName, type Address, type Agreement, type AnchoredCheckpoint, type Bytes32, type Checkpoint, type ConsentState, type DataCommitment, type Member, type PermissionCheck, PERMISSION_REASONS } from "../core/domain.js";
@@ -386,6 +390,21 @@ export class EvmLedger implements LedgerPort {
     return (await this.writeWithLogs(method, args)).result;
   }
 
+  /**
+   * Signs and broadcasts one call. With a local key (a Wallet) and this repository's provider, the
+   * steps of ethers' `sendTransaction` are taken here so the broadcast can skip recovering the
+   * sender from the signature (`FastJsonRpcProvider.broadcastSigned`); otherwise ethers sends it.
+   */
+  private async submit(signer: Signer, fn: ContractMethod, args: unknown[], overrides: object): Promise<TransactionResponse> {
+    const provider = this.provider;
+    if (!(signer instanceof BaseWallet) || !(provider instanceof FastJsonRpcProvider) || signer.provider !== provider) {
+      return (await fn.send(...args, overrides)) as ContractTransactionResponse;
+    }
+    const populated = await signer.populateTransaction(await fn.populateTransaction(...args, overrides));
+    delete populated.from;
+    return provider.broadcastSigned(await signer.signTransaction(Transaction.from(populated)), signer.address);
+  }
+
   private async writeWithLogs(method: string, args: unknown[]): Promise<{ result: TxResult; logs: readonly Log[] }> {
     const signer = this.signer;
     if (!signer) throw new CustodiaError("CONFIG_INVALID", "this ledger adapter has no signer: writes need one");
@@ -400,7 +419,7 @@ export class EvmLedger implements LedgerPort {
         sender.next ??= await this.guard(() => this.provider.getTransactionCount(sender.address, "pending"));
         const nonce = sender.next;
         try {
-          const tx = (await fn.send(...args, { nonce, gasLimit: (gas * 6n) / 5n, ...fees })) as ContractTransactionResponse;
+          const tx = await this.submit(signer, fn, args, { nonce, gasLimit: (gas * 6n) / 5n, ...fees });
           sender.next = nonce + 1;
           return tx;
         } catch (e) {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { pathToFileURL } from "node:url";
-import { Contract, Interface, Transaction, Wallet, hexlify, keccak256, toUtf8Bytes } from "ethers";
+import { Contract, Interface, SigningKey, Transaction, Wallet, hexlify, keccak256, toUtf8Bytes } from "ethers";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { Role, didHash, type Address } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
@@ -441,6 +441,22 @@ describe("JsonRpcHttpTransport against a scripted server", () => {
     expect(mapped.details).toEqual({ error: "MembershipUnknown", args: [stranger] });
   });
 
+  it("broadcastSigned refuses a node that answers another transaction's hash", async () => {
+    const node = await serve((req) => {
+      const result = req.json.method === "eth_blockNumber" ? "0x5" : `0x${"ab".repeat(32)}`;
+      const body = JSON.stringify({ jsonrpc: "2.0", id: req.json.id, result });
+      req.socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    });
+    const provider = new FastJsonRpcProvider(node.url, 31337, { staticNetwork: true, cacheTimeout: -1 });
+    cleanups.push(() => provider.destroy());
+    const wallet = Wallet.createRandom();
+    const signed = await wallet.signTransaction({ to: wallet.address, nonce: 0, gasLimit: 21_000, maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 1n, chainId: 31337, type: 2 });
+    const e = await rejection(provider.broadcastSigned(signed, wallet.address));
+    expect(e.code).toBe("BAD_DATA");
+    expect(e.message).toMatch(/another transaction hash/);
+    expect(node.requests.map((r) => r.json.method).sort()).toEqual(["eth_blockNumber", "eth_sendRawTransaction"]);
+  });
+
   it("tx.wait() sees a receipt that appears without a new block (ethers' block-driven subscriber would wait forever)", async () => {
     // A chain that mines on demand and then goes quiet: the head never moves, and the receipt of
     // the broadcast transaction shows up only from the third lookup on.
@@ -708,6 +724,55 @@ describe("FastJsonRpcProvider on the embedded anvil node", () => {
     await expectCode(net.gateway.registerMember({ account: account as Address, didHash: didHash(`did:ethr:${account}`), role: "PARTNER", orgHash: org }), "UNAUTHORIZED");
     await net.admin.registerMember({ account: account as Address, didHash: didHash(`did:ethr:${account}`), role: "PARTNER", orgHash: org });
     expect((await net.admin.getMember(account as Address))?.role).toBe("PARTNER");
+  });
+
+  it("broadcastSigned answers a transaction as the node records it, without recovering its sender", async () => {
+    const provider = net.provider as FastJsonRpcProvider;
+    const wallet = Wallet.createRandom().connect(provider);
+    await provider.send("anvil_setBalance", [wallet.address, "0xde0b6b3a7640000"]);
+    const recoveries = vi.spyOn(SigningKey, "recoverPublicKey");
+    try {
+      const request = { to: net.gatewayWallet.address, value: 12345n, data: "0xc0ffee", nonce: 0, gasLimit: 50_000, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n, chainId: 31337, type: 2 };
+      const sent = await provider.broadcastSigned(await wallet.signTransaction(request), wallet.address);
+      expect(recoveries).not.toHaveBeenCalled();
+      const receipt = await sent.wait();
+      expect(receipt?.status).toBe(1);
+      const recorded = await net.provider.getTransaction(sent.hash);
+      for (const field of ["hash", "from", "to", "nonce", "gasLimit", "maxFeePerGas", "maxPriorityFeePerGas", "value", "data", "chainId", "type"] as const) {
+        expect([field, sent[field]]).toEqual([field, recorded![field]]);
+      }
+      expect(sent.signature.serialized).toBe(recorded!.signature.serialized);
+      recoveries.mockClear();
+      // control: ethers' own broadcast recovers the sender (so the spy above could have seen it)
+      const control = await net.provider.broadcastTransaction(await wallet.signTransaction({ ...request, nonce: 1 }));
+      expect(recoveries).toHaveBeenCalled();
+      expect(control.from).toBe(wallet.address);
+      await control.wait();
+      // a used nonce: the node's error, as ethers' own broadcast reports it
+      const stale = await rejection(provider.broadcastSigned(await wallet.signTransaction({ ...request, nonce: 0 }), wallet.address));
+      expect(stale.code).toBe("NONCE_EXPIRED");
+      expect((await rejection(net.provider.broadcastTransaction(await wallet.signTransaction({ ...request, nonce: 0 })))).code).toBe("NONCE_EXPIRED");
+    } finally {
+      recoveries.mockRestore();
+    }
+  });
+
+  it("the ledger adapter's writes go through broadcastSigned", async () => {
+    const broadcasts = vi.spyOn(net.provider as FastJsonRpcProvider, "broadcastSigned");
+    const recoveries = vi.spyOn(SigningKey, "recoverPublicKey");
+    try {
+      const account = Wallet.createRandom().address as Address;
+      const org = toHex0x(sha256(new TextEncoder().encode("org")));
+      const result = await net.admin.registerMember({ account, didHash: didHash(`did:ethr:${account}`), role: "PARTNER", orgHash: org });
+      expect(broadcasts).toHaveBeenCalledTimes(1);
+      expect(broadcasts.mock.calls[0]![1]).toBe(net.adminWallet.address);
+      expect(recoveries).not.toHaveBeenCalled();
+      expect((await net.provider.getTransaction(result.txId))?.from).toBe(net.adminWallet.address);
+      expect((await net.admin.getMember(account))?.role).toBe("PARTNER");
+    } finally {
+      broadcasts.mockRestore();
+      recoveries.mockRestore();
+    }
   });
 
   it("answers 200 concurrent calls each with its own result, over at most maxSockets sockets", async () => {
