@@ -89,6 +89,13 @@ async function main(): Promise<void> {
   process.exitCode = failures.length > 0 ? 1 : 0;
 }
 
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(`usage: npm run bench:gas
+  Gas of the contract's hot paths (receipt gasUsed, on Hardhat's in-process EVM): a table, then one
+  JSON line. Exits 1 when a first grant, a revocation or an anchor costs more than its limit.
+`);
+  process.exit(0);
+}
 main().catch((e: unknown) => {
   console.error(e);
   process.exit(1);

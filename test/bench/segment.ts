@@ -310,6 +310,15 @@ async function main(): Promise<void> {
   );
 }
 
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(`usage: npm run bench:segment
+  k-means on planted data (n = 100,000 and 1,000,000; d = 8, k = 8): ours against scikit-learn
+  (Debian's python3-sklearn) and ml-kmeans, in interleaved runs; a table, then one JSON line.
+  Environment: BENCH_REPEATS (5 pairs), BENCH_PYTHON (/usr/bin/python3), BENCH_SKIP_ML=1 (skip
+  ml-kmeans).
+`);
+  process.exit(0);
+}
 main().catch((e: unknown) => {
   console.error(e);
   process.exitCode = 1;
