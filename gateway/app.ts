@@ -338,12 +338,11 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const log = deps.logs.access;
     const size = log.size;
     const indexes = log.tagged(subjectTag(account), (req.query as { limit?: number }).limit ?? 200).filter((i) => i < size);
-    const entries = [];
-    for (const index of indexes) {
-      const [e] = await log.getEntries(index, index + 1);
-      if (e && concerns(e.entry, account)) entries.push({ ...e, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
-    }
-    return { treeSize: size, root: log.root(size), anchored: deps.anchorers.access.lastAnchored(), entries };
+    const root = log.root(size);
+    const entries = (await log.getEntriesAt(indexes))
+      .filter((e) => concerns(e.entry, account))
+      .map((e) => ({ ...e, proof: { treeSize: size, root, inclusion: log.inclusionProof(e.index, size) } }));
+    return { treeSize: size, root, anchored: deps.anchorers.access.lastAnchored(), entries };
   });
 
   app.get("/v1/me/data", { config: session(ANYONE), schema: { tags: ["customer"], response: { ...open200, ...errors } } }, async (req) => {
@@ -529,14 +528,14 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const account = requireAccount(req.principal!.account);
     const log = deps.logs.decisions;
     const size = log.size;
+    const root = log.root(size);
     const decisions = [];
-    for (const index of log.tagged(subjectTag(account), 200).filter((i) => i < size)) {
-      const [e] = await log.getEntries(index, index + 1);
-      if (!e || !concerns(e.entry, account)) continue;
+    for (const e of await log.getEntriesAt(log.tagged(subjectTag(account), 200).filter((i) => i < size))) {
+      if (!concerns(e.entry, account)) continue;
       const record = e.entry as { runId: string };
-      decisions.push({ ...e, explanation: (await deps.explanations.get(account, record.runId)) ?? null, proof: { treeSize: size, root: log.root(size), inclusion: log.inclusionProof(index, size) } });
+      decisions.push({ ...e, explanation: (await deps.explanations.get(account, record.runId)) ?? null, proof: { treeSize: size, root, inclusion: log.inclusionProof(e.index, size) } });
     }
-    return { treeSize: size, root: log.root(size), anchored: deps.anchorers.decisions.lastAnchored(), decisions };
+    return { treeSize: size, root, anchored: deps.anchorers.decisions.lastAnchored(), decisions };
   });
 
   /* ------------------------------------------------------------- audit */

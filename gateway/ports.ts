@@ -18,6 +18,8 @@ export interface LogPort {
   tagged(tag: string, limit: number): number[];
   root(size?: number): Bytes32 | string;
   getEntries(start: number, endExclusive: number): Promise<{ index: number; entry: unknown; leafHash: string }[]>;
+  /** The entries at `indexes` (each durable), in the order given: one read per batch record they fall in. */
+  getEntriesAt(indexes: readonly number[]): Promise<{ index: number; entry: unknown; leafHash: string }[]>;
   inclusionProof(index: number, size?: number): string[];
   consistencyProof(size1: number, size2?: number): string[];
 }

@@ -421,6 +421,35 @@ export class DurableLog {
     return out;
   }
 
+  /**
+   * The durable entries at `indexes`, in the order given (a subject's history, found by tag): one
+   * read per batch record they fall in, however many of its entries are asked for — a history of
+   * 200 entries from a few bursts is a few reads, not 200 range scans of records that may hold
+   * thousands of entries each. INVALID_ARGUMENT reason "index_out_of_range" for an index not in
+   * [0, size), reason "too_many_indexes" beyond 10,000; INTERNAL "log_gap" or
+   * "log_entry_hash_mismatch" as getEntries.
+   */
+  async getEntriesAt(indexes: readonly number[]): Promise<LogEntry[]> {
+    if (indexes.length > MAX_RANGE) {
+      throw new CustodiaError("INVALID_ARGUMENT", `at most ${MAX_RANGE} entries at once`, { reason: "too_many_indexes", count: indexes.length });
+    }
+    for (const index of indexes) this.checkIndex(index, "INVALID_ARGUMENT");
+    const byRecord = new Map<number, StoredEntry[] | null>();
+    for (const index of indexes) byRecord.set(this.starts[this.recordOf(index)]!, null);
+    await Promise.all(
+      [...byRecord.keys()].map(async (start) => {
+        const value = await this.db.get(batchKey(this.name, start), GET_OPTIONS);
+        byRecord.set(start, value === undefined ? null : decodeBatchRecord(value));
+      }),
+    );
+    return indexes.map((index) => {
+      const start = this.starts[this.recordOf(index)]!;
+      const stored = byRecord.get(start)?.[index - start];
+      if (stored === undefined) throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
+      return this.decode(index, stored.bytes);
+    });
+  }
+
   /** RFC 9162 inclusion proof of entry `index` in the tree of `size` (default durable) entries, 0x hex. */
   inclusionProof(index: number, size: number = this.durable): string[] {
     this.checkSize(size);

@@ -431,6 +431,32 @@ describe("DurableLog: reads and errors", () => {
     await expectCode(() => log.leafHash(25), "PROOF_INVALID_INDEX");
   });
 
+  it("reads entries at given indexes, in the order asked, with one read per batch record", async () => {
+    const { db } = await fresh();
+    const store = new InstrumentedStore(db);
+    const log = await DurableLog.open(store, { logId: randomLogId(), name: "at", maxBatch: 8 });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(event(i))));
+    const records = await storedRecords(db, "at");
+    expect(records.length).toBeGreaterThanOrEqual(4);
+    const indexes = [29, 0, 3, 3, 17, 8];
+    const readsBefore = store.gets;
+    const got = await log.getEntriesAt(indexes);
+    const distinct = new Set(indexes.map((i) => records.findLast((r) => r.start <= i)!.start)).size;
+    expect(store.gets - readsBefore).toBe(distinct);
+    expect(got.map((e) => e.index)).toEqual(indexes);
+    for (const e of got) expect(e).toEqual(await log.getEntry(e.index));
+    expect(await log.getEntriesAt([])).toEqual([]);
+
+    await expectCode(log.getEntriesAt([0, 30]), "INVALID_ARGUMENT", "index_out_of_range");
+    await expectCode(log.getEntriesAt([-1]), "INVALID_ARGUMENT", "index_out_of_range");
+    await expectCode(log.getEntriesAt(Array.from({ length: 10_001 }, () => 0)), "INVALID_ARGUMENT", "too_many_indexes");
+    await overwriteStored(db, "at", 3, canonicalBytes({ altered: true }));
+    await expectCode(log.getEntriesAt([29, 3]), "INTERNAL", "log_entry_hash_mismatch");
+    const last = records.at(-1)!;
+    await db.del(batchKey("at", last.start));
+    await expectCode(log.getEntriesAt([0, 29]), "INTERNAL", "log_gap");
+  });
+
   it("rejects entries without a JSON form, oversized entries and appends after close", async () => {
     const { db } = await fresh();
     const log = await DurableLog.open(db, { logId: randomLogId(), name: "e", maxEntryBytes: 64 });

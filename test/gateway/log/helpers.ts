@@ -50,7 +50,11 @@ export class InstrumentedStore implements KvStore {
     this.fail.push(mode);
   }
 
+  /** Point reads (`get`) so far. */
+  gets = 0;
+
   get(key: string, options: { keyEncoding: "utf8"; valueEncoding: "view" }): Promise<Uint8Array | undefined> {
+    this.gets++;
     return this.inner.get(key, options);
   }
 
