@@ -6,18 +6,13 @@
  * `valueEncoding: "view"`, `"buffer"`, `"json"` or the default `"utf8"` alike. Recommended:
  * `db.sublevel("audit-log", { valueEncoding: "view" })` (no transcoding at all).
  *
- * Being structural also lets tests inject failures by wrapping a real database. Batches may carry
- * operations for other sublevels of the same database (abstract-level's `sublevel` operation
- * option), so a wrapper must hand them on to a real level database.
+ * Being structural also lets tests inject failures by wrapping a real database.
  */
 
 export type KvOp = { type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string };
 
-/** An operation as `batch()` receives it: the encoding per operation, perhaps another sublevel's. */
-export type KvBatchOp =
-  | KvOp
-  | { type: "put"; key: string; value: Uint8Array | string; valueEncoding: "view" | "utf8"; sublevel?: object }
-  | { type: "del"; key: string; sublevel?: object };
+/** An operation as `batch()` receives it: the encoding per operation. */
+export type KvBatchOp = KvOp | { type: "put"; key: string; value: Uint8Array | string; valueEncoding: "view" | "utf8" };
 
 export interface KvBatchOptions {
   keyEncoding: "utf8";
@@ -50,7 +45,7 @@ export interface KvStore {
 
 export const GET_OPTIONS = { keyEncoding: "utf8", valueEncoding: "view" } as const;
 
-export type BatchOp = { type: "put"; key: string; value: Uint8Array | string; sublevel?: object } | { type: "del"; key: string; sublevel?: object };
+export type BatchOp = { type: "put"; key: string; value: Uint8Array | string } | { type: "del"; key: string };
 
 /** An operation as the root database's `_batch()` receives it: encoded, prefixed, encodings named. */
 type RawOp = { type: "put" | "del"; key: string; value?: Uint8Array | string; keyEncoding: "utf8"; valueEncoding: "view" | "utf8" };
@@ -70,12 +65,11 @@ export type BatchWriter = (operations: ReadonlyArray<BatchOp>, options: { sync: 
  * A batch writer for `db` that skips abstract-level's per-operation work (cloning each operation,
  * resolving its encodings, re-running the batch through every sublevel up to the root): measured
  * at ~4 µs per operation here against ~1.3 µs for LevelDB's own part, on the log's hot path
- * (two operations per group commit). It applies when `db` is a classic-level database, or a sublevel of one,
- * with no prewrite hook, and every operation's `sublevel` (if any) is an open sublevel of the same
- * root: keys get their sublevel's prefix (public `prefixKey`) and go to the root's `_batch()`
- * (abstract-level's implementation interface) in the form the public path would give them (utf8
- * keys; Uint8Array or utf8 string values). Anything else — a closed database, a test's
- * fault-injecting wrapper — goes through the public `batch()`.
+ * (two operations per group commit). It applies when `db` is an open classic-level database, or an
+ * open sublevel of one, with no prewrite hook: keys get the sublevel's prefix (public `prefixKey`)
+ * and go to the root's `_batch()` (abstract-level's implementation interface) in the form the
+ * public path would give them (utf8 keys; Uint8Array or utf8 string values). Anything else — a
+ * closed database, a test's fault-injecting wrapper — goes through the public `batch()`.
  */
 export function batchWriter(db: object): BatchWriter {
   const handle = db as LevelInternals & { batch(ops: KvBatchOp[], options: KvBatchOptions): Promise<void> };
@@ -83,17 +77,6 @@ export function batchWriter(db: object): BatchWriter {
   const direct = typeof root._batch === "function" && (handle === root || typeof handle.prefixKey === "function");
   const prefix = direct && handle !== root ? handle.prefixKey!("", "utf8") : "";
   const open = (l: LevelInternals): boolean => l.status === "open" && l.hooks?.prewrite?.noop !== false;
-  const prefixes = new WeakMap<object, string>();
-  /** The key prefix of another sublevel of this root, or undefined when it cannot take the direct path. */
-  const prefixOf = (sublevel: object): string | undefined => {
-    const s = sublevel as LevelInternals;
-    // one batch is atomic within one database only
-    if (s.db !== undefined && s.db !== root) throw new TypeError("a batch operation names a sublevel of another database");
-    if (s.db !== root || typeof s.prefixKey !== "function" || !open(s)) return undefined;
-    let p = prefixes.get(sublevel);
-    if (p === undefined) prefixes.set(sublevel, (p = s.prefixKey("", "utf8")));
-    return p;
-  };
   const viaPublicBatch = (operations: ReadonlyArray<BatchOp>, sync: boolean): Promise<void> =>
     handle.batch(operations.map((op) => (op.type === "put" ? { ...op, valueEncoding: typeof op.value === "string" ? "utf8" : "view" } : op)), { keyEncoding: "utf8", sync });
   return async (operations, options) => {
@@ -101,11 +84,9 @@ export function batchWriter(db: object): BatchWriter {
     const raw = new Array<RawOp>(operations.length);
     for (let i = 0; i < operations.length; i++) {
       const op = operations[i]!;
-      const p = op.sublevel === undefined ? prefix : prefixOf(op.sublevel);
-      if (p === undefined) return viaPublicBatch(operations, options.sync);
       raw[i] = op.type === "del"
-        ? { type: "del", key: p + op.key, keyEncoding: "utf8", valueEncoding: "view" }
-        : { type: "put", key: p + op.key, value: op.value, keyEncoding: "utf8", valueEncoding: typeof op.value === "string" ? "utf8" : "view" };
+        ? { type: "del", key: prefix + op.key, keyEncoding: "utf8", valueEncoding: "view" }
+        : { type: "put", key: prefix + op.key, value: op.value, keyEncoding: "utf8", valueEncoding: typeof op.value === "string" ? "utf8" : "view" };
     }
     return root._batch!(raw, { sync: options.sync });
   };

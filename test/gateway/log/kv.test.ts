@@ -79,34 +79,6 @@ describe("batchWriter: the direct batch path", () => {
     await expect(write(ops, { sync: true })).rejects.toMatchObject({ code: "LEVEL_DATABASE_NOT_OPEN" });
   });
 
-  it("commits operations for sibling sublevels of the same root in one batch, as the public path does", async () => {
-    const [viaPublic, viaDirect] = [await fresh(), await fresh()];
-    const batchFor = (d: TempDb) => {
-      const logs = d.db.sublevel("logs", { valueEncoding: "view" });
-      const index = d.db.sublevel("subjects", { valueEncoding: "json" }).sublevel("inner", { valueEncoding: "json" });
-      return { logs, index, ops: [{ type: "put" as const, key: "e/1", value: new Uint8Array([1]) }, { type: "put" as const, sublevel: index, key: "0xabc:access:1", value: "1" }] };
-    };
-    const p = batchFor(viaPublic);
-    await (p.logs as unknown as { batch(o: unknown[], opt: unknown): Promise<void> }).batch(p.ops.map((op) => ({ ...op, valueEncoding: typeof op.value === "string" ? "utf8" : "view" })), { keyEncoding: "utf8" });
-    const d = batchFor(viaDirect);
-    await Promise.all([d.logs.open(), d.index.open()]);
-    await batchWriter(d.logs)(d.ops, { sync: true });
-    const expected = await dump(viaPublic);
-    expect(expected.map(([k]) => k)).toEqual(["!logs!e/1", "!subjects!!inner!0xabc:access:1"]);
-    expect(await dump(viaDirect)).toEqual(expected);
-    expect(await d.index.get("0xabc:access:1")).toBe(1);
-  });
-
-  it("refuses an operation for a sublevel of another database, writing nothing", async () => {
-    const [a, b] = [await fresh(), await fresh()];
-    const logs = a.db.sublevel("logs", { valueEncoding: "view" });
-    const foreign = b.db.sublevel("subjects", { valueEncoding: "json" });
-    await Promise.all([logs.open(), foreign.open()]);
-    await expect(batchWriter(logs)([{ type: "put", key: "e/1", value: "x" }, { type: "put", sublevel: foreign, key: "k", value: "1" }], { sync: false })).rejects.toThrow(/another database/);
-    expect(await dump(a)).toEqual([]);
-    expect(await dump(b)).toEqual([]);
-  });
-
   it("uses the public batch() of anything that is not classic-level", async () => {
     const calls: unknown[][] = [];
     const store = { batch: async (o: unknown[]) => void calls.push(o) };
