@@ -7,12 +7,17 @@
  * Wallet behind a plain ethers Signer, which the adapter hands to ethers' sendTransaction). Rounds
  * alternate; CPU is this process's (the node is another process).
  *
- * Last line: {"writes":..,"cpuMsPerWrite":..,"ethersCpuMsPerWrite":..,"ratio":..,...}
+ * Then the other direction: decoding the contract's logs (the gateway's ledger view decodes every
+ * consent, agreement and membership event it syncs) through the adapter (`EvmLedger.parse`) and
+ * through ethers' `Interface.parseLog`, on the same logs (ConsentGranted of 400 subjects and 5
+ * partners), alternating rounds.
+ *
+ * Last line: {"writes":..,"cpuMsPerWrite":..,"ethersCpuMsPerWrite":..,"ratio":..,"decodeUsPerLog":..,...}
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AbstractSigner, getAddress, hexlify, randomBytes, type Provider, type TransactionRequest, type TypedDataDomain, type TypedDataField, type Wallet } from "ethers";
+import { AbstractSigner, getAddress, hexlify, randomBytes, type Log, type Provider, type TransactionRequest, type TypedDataDomain, type TypedDataField, type Wallet } from "ethers";
 import { didHash, type Address, type Bytes32 } from "../../core/domain.js";
 import { startNetwork } from "../../contracts/network.js";
 import type { EvmLedger } from "../../contracts/evm-ledger.js";
@@ -20,7 +25,8 @@ import type { EvmLedger } from "../../contracts/evm-ledger.js";
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(`usage: npm run bench:ledger-write
   CPU per ledger write of the gateway's adapter, its own broadcast against ethers' (which recovers
-  the sender), alternating rounds on the embedded node. Environment: BENCH_WRITES (per round, 40),
+  the sender), alternating rounds on the embedded node; then log decoding, the adapter's against
+  ethers' parseLog. Environment: BENCH_WRITES (per round, 40),
   BENCH_ROUNDS (6). Last line: one JSON object (cpuMsPerWrite, ethersCpuMsPerWrite, ratio, ...).
 `);
   process.exit(0);
@@ -83,6 +89,25 @@ try {
     }
     log(`round ${r + 1}/${ROUNDS} done`);
   }
+  log("decoding logs");
+  const fragment = net.admin.iface.getEvent("ConsentGranted")!;
+  const subjects = Array.from({ length: 400 }, () => getAddress(hexlify(randomBytes(20))));
+  const partners = Array.from({ length: 5 }, () => getAddress(hexlify(randomBytes(20))));
+  const logs = Array.from({ length: 4000 }, (_, i) => {
+    const { topics, data } = net.admin.iface.encodeEventLog(fragment, [subjects[i % 400]!, partners[i % 5]!, 1, 4, 0, org, i]);
+    return { topics, data, blockNumber: 1, transactionHash: org, index: 0 } as unknown as Log;
+  });
+  const decode = { ours: 0, theirs: 0 };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const side of r % 2 === 0 ? (["ours", "theirs"] as const) : (["theirs", "ours"] as const)) {
+      const t0 = performance.now();
+      for (const l of logs) {
+        const ev = side === "ours" ? net.admin.parse(l) : net.admin.iface.parseLog(l);
+        if (ev === null) throw new Error("a log did not decode");
+      }
+      decode[side] += performance.now() - t0;
+    }
+  }
   const n = WRITES * ROUNDS;
   const result = {
     writes: n,
@@ -91,8 +116,11 @@ try {
     ratio: Number((sum.ours.cpuUs / sum.theirs.cpuUs).toFixed(3)),
     wallMsPerWrite: Number((sum.ours.wallMs / n).toFixed(2)),
     ethersWallMsPerWrite: Number((sum.theirs.wallMs / n).toFixed(2)),
+    decodeUsPerLog: Number(((decode.ours * 1000) / (logs.length * ROUNDS)).toFixed(1)),
+    ethersDecodeUsPerLog: Number(((decode.theirs * 1000) / (logs.length * ROUNDS)).toFixed(1)),
+    decodeRatio: Number((decode.ours / decode.theirs).toFixed(3)),
   };
-  process.stdout.write(`adapter  ${result.cpuMsPerWrite} ms CPU a write (${result.wallMsPerWrite} ms wall)\nethers   ${result.ethersCpuMsPerWrite} ms CPU a write (${result.ethersWallMsPerWrite} ms wall)\nratio    ${result.ratio}\n`);
+  process.stdout.write(`adapter  ${result.cpuMsPerWrite} ms CPU a write (${result.wallMsPerWrite} ms wall)\nethers   ${result.ethersCpuMsPerWrite} ms CPU a write (${result.ethersWallMsPerWrite} ms wall)\nratio    ${result.ratio}\ndecoding ${result.decodeUsPerLog} µs a log (ethers' parseLog ${result.ethersDecodeUsPerLog} µs), ratio ${result.decodeRatio}\n`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   await net.close();
