@@ -374,7 +374,20 @@ export class EvmLedger implements LedgerPort {
     const logs = await this.guard(() => this.provider.getLogs({ address: this.address, fromBlock: Math.max(fromBlock, this.deployBlock), toBlock: toBlock ?? "latest" }));
     const out: LedgerEvent[] = [];
     for (const l of logs) {
-      const ev = this.parse(l);
+      let decoded: ReturnType<EvmLedger["decodeLog"]>;
+      try {
+        decoded = this.decodeLog(l);
+      } catch (e) {
+        // one of the contract's own events that does not decode: skipping it could skip a
+        // revocation, so the sync fails (and the view, once stale, answers 503)
+        throw new CustodiaError(
+          "LEDGER_UNAVAILABLE",
+          "the ledger node returned a contract event that does not decode",
+          { reason: "event_undecodable", event: this.eventsByTopic.get(l.topics[0]!.toLowerCase())!.name, txId: l.transactionHash, logIndex: l.index },
+          { cause: e },
+        );
+      }
+      const ev = decoded && this.toEvent(decoded.fragment, decoded.args, l);
       if (ev) out.push(ev);
     }
     return out;
@@ -390,14 +403,24 @@ export class EvmLedger implements LedgerPort {
 
   /** Decodes one contract log into a ledger event; foreign logs give null. */
   parse(log: Log): LedgerEvent | null {
-    const fragment = log.topics.length > 0 ? this.eventsByTopic.get(log.topics[0]!.toLowerCase()) : undefined;
-    if (!fragment) return null;
-    let decoded: ReadonlyArray<unknown>;
+    let decoded: ReturnType<EvmLedger["decodeLog"]>;
     try {
-      decoded = decodeStaticEvent(fragment, log.topics, log.data) ?? [...this.iface.decodeEventLog(fragment, log.data, log.topics)];
+      decoded = this.decodeLog(log);
     } catch {
       return null;
     }
+    return decoded ? this.toEvent(decoded.fragment, decoded.args, log) : null;
+  }
+
+  /** The contract event a log is, and its arguments; undefined for a log of no event of the contract; throws when it does not decode. */
+  private decodeLog(log: Log): { fragment: EventFragment; args: ReadonlyArray<unknown> } | undefined {
+    const fragment = log.topics.length > 0 ? this.eventsByTopic.get(log.topics[0]!.toLowerCase()) : undefined;
+    if (!fragment) return undefined;
+    return { fragment, args: decodeStaticEvent(fragment, log.topics, log.data) ?? [...this.iface.decodeEventLog(fragment, log.data, log.topics)] };
+  }
+
+  /** The ledger event of a decoded log; null for the contract's events that are not ledger events. */
+  private toEvent(fragment: EventFragment, decoded: ReadonlyArray<unknown>, log: Log): LedgerEvent | null {
     const base = { blockNumber: log.blockNumber, txId: log.transactionHash, logIndex: log.index };
     // addresses come out checksummed (decodeStaticEvent, and ethers alike): no getAddress again
     const a = decoded as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -62,7 +62,11 @@ export interface LedgerPort {
   /** Every anchored checkpoint of a log, oldest first (from ledger events). */
   checkpoints(logId: Bytes32): Promise<AnchoredCheckpoint[]>;
 
-  /** Ledger events in [fromBlock, toBlock], in ledger order. */
+  /**
+   * Ledger events in [fromBlock, toBlock], in ledger order. LEDGER_UNAVAILABLE (reason
+   * "event_undecodable") when one of the contract's own events cannot be read: a follower that
+   * skipped it could miss a revocation.
+   */
   events(fromBlock: number, toBlock?: number): Promise<LedgerEvent[]>;
   /**
    * Follows the ledger from `fromBlock` on: calls `onEvents` with each new batch of events and the

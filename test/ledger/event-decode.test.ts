@@ -1,8 +1,9 @@
 import fc from "fast-check";
-import { EventFragment, Interface, getAddress, hexlify, zeroPadValue } from "ethers";
+import { EventFragment, Interface, getAddress, hexlify, zeroPadValue, type Provider } from "ethers";
 import { describe, expect, it } from "vitest";
 import { loadArtifact } from "../../contracts/artifacts.js";
-import { decodeStaticEvent } from "../../contracts/evm-ledger.js";
+import { EvmLedger, decodeStaticEvent } from "../../contracts/evm-ledger.js";
+import { CustodiaError } from "../../core/errors.js";
 
 const iface = new Interface(loadArtifact("Custodia").abi as never);
 const events: EventFragment[] = [];
@@ -67,5 +68,26 @@ describe("decodeStaticEvent: the Custodia contract's logs without ethers' per-lo
   it("leaves events with other parameter types to ethers", () => {
     const other = EventFragment.from("event Note(address indexed who, string text)");
     expect(decodeStaticEvent(other, [], "0x")).toBeUndefined();
+  });
+
+  it("a contract event that does not decode fails the sync (fail closed); other logs are skipped", async () => {
+    // A test double for the node: a real one cannot be made to return a malformed log.
+    const fragment = iface.getEvent("ConsentRevoked")!;
+    const subject = getAddress(`0x${"cd".repeat(20)}`);
+    const good = { ...encoded(fragment, [subject, subject, 3n, 7n]), blockNumber: 9, transactionHash: `0x${"11".repeat(32)}`, index: 0 };
+    const unknown = { ...good, topics: [`0x${"22".repeat(32)}`], data: "0x", index: 1 };
+    const broken = { ...good, data: "0x", index: 2 };
+    const synced = iface.getEvent("ControllerSynced")!; // the contract's, but not a ledger event of the gateway's
+    const other = { ...encoded(synced, [subject, subject]), blockNumber: 9, transactionHash: good.transactionHash, index: 3 };
+    let logs: object[] = [good, unknown, other];
+    const node = { getLogs: async () => logs } as unknown as Provider;
+    const ledger = new EvmLedger({ provider: node, address: `0x${"33".repeat(20)}` });
+    const events = await ledger.events(0, 9);
+    expect(events).toEqual([{ type: "ConsentRevoked", subject, partner: subject, purpose: 3, nonce: 7, blockNumber: 9, txId: good.transactionHash, logIndex: 0 }]);
+    logs = [good, broken];
+    const e = await ledger.events(0, 9).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(CustodiaError);
+    expect((e as CustodiaError).code).toBe("LEDGER_UNAVAILABLE");
+    expect((e as CustodiaError).details).toMatchObject({ reason: "event_undecodable", event: "ConsentRevoked", logIndex: 2 });
   });
 });
