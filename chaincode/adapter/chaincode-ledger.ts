@@ -353,11 +353,19 @@ export function ruleErrorFrom(text: string, cause?: unknown): CustodiaError | nu
 }
 
 /** Decodes chaincode events into ledger events; foreign or malformed events are skipped. */
+/**
+ * The ledger events among chaincode events. LEDGER_UNAVAILABLE (reason "event_undecodable") for an
+ * event of a known name whose payload does not read: a follower that skipped it could miss a
+ * revocation, so the sync fails instead. Events of other names are skipped.
+ */
 export function decodeEvents(raw: readonly RawChaincodeEvent[]): LedgerEvent[] {
   const out: LedgerEvent[] = [];
   for (const r of raw) {
     const ev = decodeEvent(r);
     if (ev) out.push(ev);
+    else if (EVENTS.has(r.eventName)) {
+      throw new CustodiaError("LEDGER_UNAVAILABLE", "the ledger returned a chaincode event that does not decode", { reason: "event_undecodable", event: r.eventName, txId: r.txId, logIndex: r.logIndex });
+    }
   }
   return out;
 }
