@@ -88,6 +88,14 @@ function checksumAddress(hex40: string): string {
   return out;
 }
 
+/** Each fragment's topic hash, computed once (ethers' getter hashes again on every read). */
+const topics0 = new WeakMap<EventFragment, string>();
+function topicOf(fragment: EventFragment): string {
+  let t = topics0.get(fragment);
+  if (t === undefined) topics0.set(fragment, (t = fragment.topicHash));
+  return t;
+}
+
 /**
  * Decodes a log of an event whose parameters are all one-word static types (address, uintN,
  * bytes32: every event of the Custodia contract), as ethers' `decodeEventLog` would — addresses
@@ -95,9 +103,9 @@ function checksumAddress(hex40: string): string {
  * (the event's topic hash, each address's checksum) and its Result proxies: ethers' `parseLog`
  * took 0.5–0.65 ms a log here, this ~13 µs once an address's checksum is memoised. Returns
  * undefined for an event with any other parameter type (the caller falls back to ethers). Throws
- * when the log does not fit the event: a topic or data word missing or extra, a malformed topic, an
- * address or integer wider than its type — stricter than ethers, which masks an over-wide integer
- * and ignores extra data; Solidity emits neither.
+ * when the log does not fit the event: another event's topic 0, a topic or data word missing or
+ * extra, a malformed topic, an address or integer wider than its type — stricter than ethers,
+ * which masks an over-wide integer and ignores extra data; Solidity emits neither.
  */
 export function decodeStaticEvent(fragment: EventFragment, topics: ReadonlyArray<string>, data: string): unknown[] | undefined {
   const inputs = fragment.inputs;
@@ -112,6 +120,7 @@ export function decodeStaticEvent(fragment: EventFragment, topics: ReadonlyArray
   if (topics.length !== indexed + (fragment.anonymous ? 0 : 1)) throw new Error(`log has ${topics.length} topics, event ${fragment.name} has ${indexed} indexed parameters`);
   const words = inputs.length - indexed;
   if (typeof data !== "string" || data.length !== 2 + 64 * words || !/^0x[0-9a-fA-F]*$/.test(data)) throw new Error(`log data does not hold the ${words} words of event ${fragment.name}`);
+  if (!fragment.anonymous && topics[0]!.toLowerCase() !== topicOf(fragment)) throw new Error(`topic 0 is not event ${fragment.name}'s`);
   let topic = fragment.anonymous ? 0 : 1;
   let word = 0;
   return inputs.map((input, i) => {
@@ -245,7 +254,7 @@ export class EvmLedger implements LedgerPort {
 
   async registerAgreement(a: AgreementInput): Promise<TxResult & { id: bigint }> {
     const { result, logs } = await this.writeWithLogs("registerAgreement", [a.partner, a.purposes, a.categories, a.validFrom, a.validUntil, a.termsHash]);
-    const ev = logs.map((l) => this.parse(l)).find((e) => e?.type === "AgreementRegistered");
+    const ev = logs.map((l) => this.eventOf(l)).find((e) => e?.type === "AgreementRegistered");
     if (!ev || ev.type !== "AgreementRegistered") throw new CustodiaError("LEDGER_REVERTED", "agreement registered without its event");
     return { ...result, id: ev.id };
   }
@@ -361,7 +370,7 @@ export class EvmLedger implements LedgerPort {
     const logs = await this.guard(() => this.provider.getLogs({ address: this.address, fromBlock: this.deployBlock, toBlock: "latest", topics: [topic, logId] }));
     const out: AnchoredCheckpoint[] = [];
     for (const log of logs) {
-      const ev = this.parse(log);
+      const ev = this.eventOf(log);
       if (ev?.type !== "CheckpointAnchored") continue;
       out.push({ logId: ev.logId, treeSize: ev.treeSize, root: ev.root, gateway: ev.gateway, blockNumber: ev.blockNumber, timestamp: await this.blockTime(ev.blockNumber) });
     }
@@ -374,20 +383,7 @@ export class EvmLedger implements LedgerPort {
     const logs = await this.guard(() => this.provider.getLogs({ address: this.address, fromBlock: Math.max(fromBlock, this.deployBlock), toBlock: toBlock ?? "latest" }));
     const out: LedgerEvent[] = [];
     for (const l of logs) {
-      let decoded: ReturnType<EvmLedger["decodeLog"]>;
-      try {
-        decoded = this.decodeLog(l);
-      } catch (e) {
-        // one of the contract's own events that does not decode: skipping it could skip a
-        // revocation, so the sync fails (and the view, once stale, answers 503)
-        throw new CustodiaError(
-          "LEDGER_UNAVAILABLE",
-          "the ledger node returned a contract event that does not decode",
-          { reason: "event_undecodable", event: this.eventsByTopic.get(l.topics[0]!.toLowerCase())!.name, txId: l.transactionHash, logIndex: l.index },
-          { cause: e },
-        );
-      }
-      const ev = decoded && this.toEvent(decoded.fragment, decoded.args, l);
+      const ev = this.eventOf(l);
       if (ev) out.push(ev);
     }
     return out;
@@ -408,6 +404,26 @@ export class EvmLedger implements LedgerPort {
       decoded = this.decodeLog(log);
     } catch {
       return null;
+    }
+    return decoded ? this.toEvent(decoded.fragment, decoded.args, log) : null;
+  }
+
+  /**
+   * `parse` for the ledger's own answers: one of the contract's events that does not decode is
+   * LEDGER_UNAVAILABLE (reason "event_undecodable"), not skipped — a follower that skipped it could
+   * miss a revocation, an auditor a checkpoint.
+   */
+  private eventOf(log: Log): LedgerEvent | null {
+    let decoded: ReturnType<EvmLedger["decodeLog"]>;
+    try {
+      decoded = this.decodeLog(log);
+    } catch (e) {
+      throw new CustodiaError(
+        "LEDGER_UNAVAILABLE",
+        "the ledger node returned a contract event that does not decode",
+        { reason: "event_undecodable", event: this.eventsByTopic.get(log.topics[0]!.toLowerCase())!.name, txId: log.transactionHash, logIndex: log.index },
+        { cause: e },
+      );
     }
     return decoded ? this.toEvent(decoded.fragment, decoded.args, log) : null;
   }

@@ -352,7 +352,6 @@ export function ruleErrorFrom(text: string, cause?: unknown): CustodiaError | nu
   return new CustodiaError(r.code, `ledger rejected the call: ${r.error}`, { error: r.error, args: r.args }, { cause });
 }
 
-/** Decodes chaincode events into ledger events; foreign or malformed events are skipped. */
 /**
  * The ledger events among chaincode events. LEDGER_UNAVAILABLE (reason "event_undecodable") for an
  * event of a known name whose payload does not read: a follower that skipped it could miss a
@@ -379,7 +378,29 @@ export function decodeEvent(raw: RawChaincodeEvent): LedgerEvent | null {
     return null;
   }
   if (!p || p.type !== raw.eventName) return null;
-  const base = { blockNumber: raw.blockNumber, txId: raw.txId, logIndex: raw.logIndex };
+  let ev: LedgerEvent | null;
+  try {
+    ev = eventOfPayload(p, { blockNumber: raw.blockNumber, txId: raw.txId, logIndex: raw.logIndex });
+  } catch {
+    return null; // an address or id that does not parse
+  }
+  return ev && wellFormed(ev) ? ev : null;
+}
+
+const HASH_FIELDS: ReadonlySet<string> = new Set(["didHash", "orgHash", "termsHash", "receiptHash", "commitment", "logId", "root"]);
+const COUNT_FIELDS: ReadonlySet<string> = new Set(["purposes", "categories", "validFrom", "validUntil", "purpose", "expiresAt", "nonce", "treeSize", "index"]);
+
+/** Every field of the event has its type: a payload missing `purpose` must not become a revocation of nothing. */
+function wellFormed(ev: LedgerEvent): boolean {
+  for (const [k, v] of Object.entries(ev)) {
+    if (HASH_FIELDS.has(k) && !(typeof v === "string" && /^0x[0-9a-fA-F]{64}$/.test(v))) return false;
+    if (COUNT_FIELDS.has(k) && !(typeof v === "number" && Number.isSafeInteger(v) && v >= 0)) return false;
+    if (k === "role" && !ROLE_NAMES.includes(v as never)) return false;
+  }
+  return true;
+}
+
+function eventOfPayload(p: EventPayload, base: { blockNumber: number; txId: string; logIndex: number }): LedgerEvent | null {
   switch (p.type) {
     case "MemberRegistered":
       return { ...base, type: p.type, account: addr(p.account), role: p.role, didHash: p.didHash as Bytes32, orgHash: p.orgHash as Bytes32 };

@@ -63,6 +63,8 @@ describe("decodeStaticEvent: the Custodia contract's logs without ethers' per-lo
     expect(() => decodeStaticEvent(fragment, wide, data)).toThrow(/wider than uint8/);
     expect(() => decodeStaticEvent(fragment, topics, `${data}00`)).toThrow(/does not hold/);
     expect(() => decodeStaticEvent(fragment, [topics[0]!, "0x1234", topics[2]!, topics[3]!], data)).toThrow(/32 bytes/);
+    const granted = iface.getEvent("ConsentGranted")!.topicHash;
+    both([granted, topics[1]!, topics[2]!, topics[3]!], data, /topic 0/);
   });
 
   it("leaves events with other parameter types to ethers", () => {
@@ -89,5 +91,10 @@ describe("decodeStaticEvent: the Custodia contract's logs without ethers' per-lo
     expect(e).toBeInstanceOf(CustodiaError);
     expect((e as CustodiaError).code).toBe("LEDGER_UNAVAILABLE");
     expect((e as CustodiaError).details).toMatchObject({ reason: "event_undecodable", event: "ConsentRevoked", logIndex: 2 });
+    // an auditor's list of checkpoints does not lose one either
+    const anchored = iface.getEvent("CheckpointAnchored")!;
+    logs = [{ ...encoded(anchored, [`0x${"44".repeat(32)}`, subject, 10n, `0x${"55".repeat(32)}`, 0n]), data: "0x", blockNumber: 9, transactionHash: good.transactionHash, index: 4 }];
+    const c = await ledger.checkpoints(`0x${"44".repeat(32)}`).then(() => null, (x: unknown) => x);
+    expect((c as CustodiaError).details).toMatchObject({ reason: "event_undecodable", event: "CheckpointAnchored" });
   });
 });
