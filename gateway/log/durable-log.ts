@@ -129,6 +129,8 @@ const TAG_RE = /^[\x21-\x7e]{0,255}$/;
 const DEFAULT_MAX_BATCH = 4096;
 const DEFAULT_MAX_ENTRY = 1 << 20;
 const MAX_RANGE = 10_000;
+/** Batch records read at once by getEntriesAt. */
+const READ_PARALLEL = 16;
 const RECORD_FORMAT = 1;
 /** Entries per batch record when open() rewrites a log of one record per entry. */
 const MIGRATE_CHUNK = 1000;
@@ -434,20 +436,30 @@ export class DurableLog {
       throw new CustodiaError("INVALID_ARGUMENT", `at most ${MAX_RANGE} entries at once`, { reason: "too_many_indexes", count: indexes.length });
     }
     for (const index of indexes) this.checkIndex(index, "INVALID_ARGUMENT");
-    const byRecord = new Map<number, StoredEntry[] | null>();
-    for (const index of indexes) byRecord.set(this.starts[this.recordOf(index)]!, null);
-    await Promise.all(
-      [...byRecord.keys()].map(async (start) => {
-        const value = await this.db.get(batchKey(this.name, start), GET_OPTIONS);
-        byRecord.set(start, value === undefined ? null : decodeBatchRecord(value));
-      }),
-    );
-    return indexes.map((index) => {
+    // the indexes asked of each record, so a record is read once and only those entries are kept
+    const asked = new Map<number, number[]>();
+    for (const index of indexes) {
       const start = this.starts[this.recordOf(index)]!;
-      const stored = byRecord.get(start)?.[index - start];
-      if (stored === undefined) throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
-      return this.decode(index, stored.bytes);
-    });
+      const list = asked.get(start);
+      if (list === undefined) asked.set(start, [index]);
+      else list.push(index);
+    }
+    const found = new Map<number, LogEntry>();
+    const starts = [...asked.keys()];
+    for (let i = 0; i < starts.length; i += READ_PARALLEL) {
+      await Promise.all(
+        starts.slice(i, i + READ_PARALLEL).map(async (start) => {
+          const value = await this.db.get(batchKey(this.name, start), GET_OPTIONS);
+          const entries = value === undefined ? null : decodeBatchRecord(value);
+          for (const index of asked.get(start)!) {
+            const stored = entries?.[index - start];
+            if (stored === undefined) throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
+            if (!found.has(index)) found.set(index, this.decode(index, stored.bytes));
+          }
+        }),
+      );
+    }
+    return indexes.map((index) => found.get(index)!);
   }
 
   /** RFC 9162 inclusion proof of entry `index` in the tree of `size` (default durable) entries, 0x hex. */

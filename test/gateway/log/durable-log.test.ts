@@ -457,6 +457,19 @@ describe("DurableLog: reads and errors", () => {
     await expectCode(log.getEntriesAt([0, 29]), "INTERNAL", "log_gap");
   });
 
+  it("reads entries at indexes spread over more records than it reads at once", async () => {
+    const { db } = await fresh();
+    const store = new InstrumentedStore(db);
+    const log = await DurableLog.open(store, { logId: randomLogId(), name: "many", maxBatch: 1 });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(event(i))));
+    const indexes = Array.from({ length: 40 }, (_, i) => 39 - i);
+    const before = store.gets;
+    const got = await log.getEntriesAt(indexes);
+    expect(store.gets - before).toBe(40);
+    expect(got.map((e) => e.index)).toEqual(indexes);
+    expect(got.map((e) => e.entry)).toEqual(indexes.map(event));
+  });
+
   it("rejects entries without a JSON form, oversized entries and appends after close", async () => {
     const { db } = await fresh();
     const log = await DurableLog.open(db, { logId: randomLogId(), name: "e", maxEntryBytes: 64 });
