@@ -747,6 +747,10 @@ describe("FastJsonRpcProvider on the embedded anvil node", () => {
       const control = await net.provider.broadcastTransaction(await wallet.signTransaction({ ...request, nonce: 1 }));
       expect(recoveries).toHaveBeenCalled();
       expect(control.from).toBe(wallet.address);
+      // what a pending transaction has not got yet, and the rest of the shape, as ethers gives it
+      for (const field of ["blockNumber", "blockHash", "index", "gasPrice", "maxFeePerBlobGas", "blobVersionedHashes", "type", "chainId", "accessList"] as const) {
+        expect([field, sent[field]]).toEqual([field, control[field]]);
+      }
       await control.wait();
       // a used nonce: the node's error, as ethers' own broadcast reports it
       const stale = await rejection(provider.broadcastSigned(await wallet.signTransaction({ ...request, nonce: 0 }), wallet.address));
