@@ -88,12 +88,31 @@ function checksumAddress(hex40: string): string {
   return out;
 }
 
-/** Each fragment's topic hash, computed once (ethers' getter hashes again on every read). */
-const topics0 = new WeakMap<EventFragment, string>();
-function topicOf(fragment: EventFragment): string {
-  let t = topics0.get(fragment);
-  if (t === undefined) topics0.set(fragment, (t = fragment.topicHash));
-  return t;
+/** What decodeStaticEvent needs of an event, worked out once per fragment (ethers' topicHash getter hashes on every read). */
+interface StaticLayout {
+  /** Per parameter: "address", "bytes32" or a uint's bit width; undefined when a parameter is of another type. */
+  kinds: Array<"address" | "bytes32" | number> | undefined;
+  indexed: number;
+  topic0: string;
+}
+const layouts = new WeakMap<EventFragment, StaticLayout>();
+function layoutOf(fragment: EventFragment): StaticLayout {
+  let layout = layouts.get(fragment);
+  if (layout === undefined) {
+    let kinds: StaticLayout["kinds"] = [];
+    for (const input of fragment.inputs) {
+      const bits = Number(UINT_TYPE.exec(input.type)?.[1]);
+      if (input.type === "address" || input.type === "bytes32") kinds.push(input.type);
+      else if (bits % 8 === 0 && bits >= 8 && bits <= 256) kinds.push(bits);
+      else {
+        kinds = undefined;
+        break;
+      }
+    }
+    layout = { kinds, indexed: fragment.inputs.filter((i) => i.indexed).length, topic0: fragment.topicHash };
+    layouts.set(fragment, layout);
+  }
+  return layout;
 }
 
 /**
@@ -108,19 +127,13 @@ function topicOf(fragment: EventFragment): string {
  * which masks an over-wide integer and ignores extra data; Solidity emits neither.
  */
 export function decodeStaticEvent(fragment: EventFragment, topics: ReadonlyArray<string>, data: string): unknown[] | undefined {
+  const { kinds, indexed, topic0 } = layoutOf(fragment);
+  if (kinds === undefined) return undefined;
   const inputs = fragment.inputs;
-  const kinds: Array<"address" | "bytes32" | number> = [];
-  for (const input of inputs) {
-    const uint = UINT_TYPE.exec(input.type);
-    if (input.type === "address" || input.type === "bytes32") kinds.push(input.type);
-    else if (uint && Number(uint[1]) % 8 === 0 && Number(uint[1]) >= 8 && Number(uint[1]) <= 256) kinds.push(Number(uint[1]));
-    else return undefined;
-  }
-  const indexed = inputs.filter((i) => i.indexed).length;
   if (topics.length !== indexed + (fragment.anonymous ? 0 : 1)) throw new Error(`log has ${topics.length} topics, event ${fragment.name} has ${indexed} indexed parameters`);
   const words = inputs.length - indexed;
   if (typeof data !== "string" || data.length !== 2 + 64 * words || !/^0x[0-9a-fA-F]*$/.test(data)) throw new Error(`log data does not hold the ${words} words of event ${fragment.name}`);
-  if (!fragment.anonymous && topics[0]!.toLowerCase() !== topicOf(fragment)) throw new Error(`topic 0 is not event ${fragment.name}'s`);
+  if (!fragment.anonymous && topics[0]!.toLowerCase() !== topic0) throw new Error(`topic 0 is not event ${fragment.name}'s`);
   let topic = fragment.anonymous ? 0 : 1;
   let word = 0;
   return inputs.map((input, i) => {
@@ -397,15 +410,14 @@ export class EvmLedger implements LedgerPort {
     await this.lastSend;
   }
 
-  /** Decodes one contract log into a ledger event; foreign logs give null. */
+  /** Decodes one contract log into a ledger event; foreign logs, and logs that do not decode, give null. */
   parse(log: Log): LedgerEvent | null {
-    let decoded: ReturnType<EvmLedger["decodeLog"]>;
     try {
-      decoded = this.decodeLog(log);
-    } catch {
-      return null;
+      return this.eventOf(log);
+    } catch (e) {
+      if (e instanceof CustodiaError && e.details?.["reason"] === "event_undecodable") return null;
+      throw e;
     }
-    return decoded ? this.toEvent(decoded.fragment, decoded.args, log) : null;
   }
 
   /**
