@@ -32,6 +32,34 @@ export interface NetworkSettings {
   dataDir: string;
   /** Wallet file: --wallet, CUSTODIA_WALLET, or <data-dir>/wallet.json. */
   walletPath: string;
+  /**
+   * The passphrase of an encrypted wallet (and the one a new wallet is encrypted under):
+   * CUSTODIA_WALLET_PASSPHRASE, or the first line of the file CUSTODIA_WALLET_PASSPHRASE_FILE names.
+   * Undefined when neither is set.
+   */
+  walletPassphrase?: string;
+}
+
+/** The wallet passphrase from the environment: the variable itself, or a file (its first line). */
+function walletPassphrase(env: NodeJS.ProcessEnv): string | undefined {
+  const direct = env["CUSTODIA_WALLET_PASSPHRASE"];
+  const file = env["CUSTODIA_WALLET_PASSPHRASE_FILE"];
+  if (direct !== undefined && file !== undefined) {
+    throw new CliError("CONFIG_INVALID", "set CUSTODIA_WALLET_PASSPHRASE or CUSTODIA_WALLET_PASSPHRASE_FILE, not both", EXIT.USAGE);
+  }
+  let passphrase = direct;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new CliError("CONFIG_INVALID", `cannot read the passphrase file CUSTODIA_WALLET_PASSPHRASE_FILE names: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.USAGE);
+    }
+    passphrase = text.split(/\r?\n/, 1)[0]!;
+  }
+  if (passphrase === undefined) return undefined;
+  if (passphrase.length === 0) throw new CliError("CONFIG_INVALID", "the wallet passphrase is empty", EXIT.USAGE);
+  return passphrase;
 }
 
 export const DEFAULT_GATEWAY = "http://127.0.0.1:8080";
@@ -78,6 +106,7 @@ export function resolveSettings(opts: GlobalOptions, io: CliIo): NetworkSettings
     deployBlock: deployment.deployBlock ?? 0,
     dataDir,
     walletPath: resolve(opts.wallet ?? env["CUSTODIA_WALLET"] ?? join(dataDir, "wallet.json")),
+    walletPassphrase: walletPassphrase(env),
   };
 }
 

@@ -31,13 +31,16 @@ Exit codes:
   2  bad arguments or configuration
   3  the gateway or the ledger is unreachable (or answered 5xx)
   4  the gateway or the ledger refused the request
-  5  local wallet file missing, unreadable or already present
+  5  local wallet file missing, unreadable, already present, locked (no passphrase) or the
+     passphrase does not open it
 
 Network settings (flags win over environment, which wins over <data-dir>/deployment.json):
   --gateway / CUSTODIA_GATEWAY_URL   default http://127.0.0.1:8080
   --rpc     / CUSTODIA_RPC_URL       default http://127.0.0.1:8545
   --contract / CUSTODIA_CONTRACT, --chain-id / CUSTODIA_CHAIN_ID
   --wallet  / CUSTODIA_WALLET        default <data-dir>/wallet.json
+  CUSTODIA_WALLET_PASSPHRASE or CUSTODIA_WALLET_PASSPHRASE_FILE (its first line): opens an
+  encrypted wallet, and encrypts the key of a new one (wallet create, wallet encrypt)
 `;
 
 /** Commander's own output: its usage errors get a code like every other error of the tool. */

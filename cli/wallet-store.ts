@@ -2,8 +2,10 @@
  * The wallet file: one secp256k1 key and the DID it is known by (`did:ethr` on the consortium
  * chain by default, or a secp256k1 `did:key`). The key is created here, kept in a file readable
  * by its owner only (mode 0600), and used here: EIP-712 signatures and DID-JWTs are made locally,
- * so the private key never leaves this machine. Every problem with the file is a WALLET_* error
- * that ends a command with exit code 5.
+ * so the private key never leaves this machine. With a passphrase the key is also encrypted at
+ * rest (`custodia-wallet/2`: a Web3 Secret Storage keystore, see keystore.ts); without one it is
+ * stored as is (`custodia-wallet/1`), protected by the file's mode alone. Every problem with the
+ * file is a WALLET_* error that ends a command with exit code 5.
  */
 import { randomUUID } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -14,6 +16,7 @@ import { ethrDid, type Address } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
 import { parseDid, secp256k1DidKey } from "../core/did.js";
 import { CliError, EXIT } from "./io.js";
+import { KeystoreError, decryptKey, encryptKey, type Keystore } from "./keystore.js";
 
 /** The DID methods a wallet can be created with. */
 export const DID_METHODS = ["ethr", "key"] as const;
@@ -30,19 +33,24 @@ export interface LoadedWallet {
   method: DidMethod;
 }
 
-/** The file format. `format` lets a later version change it without guessing. */
-export interface WalletFile {
-  format: "custodia-wallet/1";
+/** What both file formats record in the clear: who the wallet is. */
+interface WalletFileBase {
   method: DidMethod;
   did: string;
   address: Address;
-  privateKey: `0x${string}`;
   /** Chain the did:ethr names (absent for did:key). */
   chainId?: number;
   createdAt: string;
 }
 
-const FORMAT = "custodia-wallet/1";
+/**
+ * The file formats. `format` lets a later version change it without guessing: /1 holds the key as
+ * is, /2 holds it encrypted under the wallet's passphrase.
+ */
+export type WalletFile = (WalletFileBase & { format: "custodia-wallet/1"; privateKey: `0x${string}` }) | (WalletFileBase & { format: "custodia-wallet/2"; keystore: Keystore });
+
+const PLAIN = "custodia-wallet/1";
+const ENCRYPTED = "custodia-wallet/2";
 
 /* ------------------------------------------------------------------- DIDs */
 
@@ -85,7 +93,7 @@ export function newWallet(method: DidMethod, chainId?: number): LoadedWallet {
   return { privateKey: key, address: computeAddress(key) as Address, did: didFor(key, method, chainId), method };
 }
 
-function walletError(code: "WALLET_MISSING" | "WALLET_EXISTS" | "WALLET_INVALID", message: string): CliError {
+function walletError(code: "WALLET_MISSING" | "WALLET_EXISTS" | "WALLET_INVALID" | "WALLET_LOCKED" | "WALLET_BAD_PASSPHRASE", message: string): CliError {
   return new CliError(code, message, EXIT.LOCAL);
 }
 
@@ -95,16 +103,18 @@ function walletError(code: "WALLET_MISSING" | "WALLET_EXISTS" | "WALLET_INVALID"
  * the identity for good. Without force the file is created exclusively, so two concurrent
  * creations cannot both succeed; with force it is replaced atomically.
  */
-export function saveWallet(path: string, wallet: LoadedWallet, options: { force?: boolean; chainId?: number } = {}): void {
-  const file: WalletFile = {
-    format: FORMAT,
+export function saveWallet(path: string, wallet: LoadedWallet, options: { force?: boolean; chainId?: number; passphrase?: string; scryptN?: number; createdAt?: string } = {}): void {
+  const base: WalletFileBase = {
     method: wallet.method,
     did: wallet.did,
     address: wallet.address,
-    privateKey: wallet.privateKey,
     ...(wallet.method === "ethr" && options.chainId !== undefined ? { chainId: options.chainId } : {}),
-    createdAt: new Date().toISOString(),
+    createdAt: options.createdAt ?? new Date().toISOString(),
   };
+  const file: WalletFile =
+    options.passphrase === undefined
+      ? { format: PLAIN, ...base, privateKey: wallet.privateKey }
+      : { format: ENCRYPTED, ...base, keystore: encryptKey(wallet.privateKey, checkedPassphrase(options.passphrase), options.scryptN !== undefined ? { n: options.scryptN } : {}) };
   const text = JSON.stringify(file, null, 2) + "\n";
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -137,18 +147,20 @@ export function saveWallet(path: string, wallet: LoadedWallet, options: { force?
 }
 
 /** Creates a wallet with a fresh key and writes it to `path` (see saveWallet for the rules). */
-export function createWallet(path: string, method: DidMethod, options: { chainId?: number; force?: boolean } = {}): LoadedWallet {
+export function createWallet(path: string, method: DidMethod, options: { chainId?: number; force?: boolean; passphrase?: string } = {}): LoadedWallet {
   const wallet = newWallet(method, options.chainId);
   saveWallet(path, wallet, options);
   return wallet;
 }
 
-/**
- * Loads and checks a wallet file: it must exist (WALLET_MISSING), be readable by its owner only
- * (WALLET_INVALID, as ssh does for keys), parse, and hold a key whose address and DID are the ones
- * recorded (WALLET_INVALID otherwise: a hand-edited or damaged file must not sign as someone else).
- */
-export function loadWallet(path: string): LoadedWallet {
+/** A passphrase must be something: an empty one would encrypt with a key anyone can derive. */
+function checkedPassphrase(passphrase: string): string {
+  if (passphrase.length === 0) throw new CliError("CONFIG_INVALID", "the wallet passphrase is empty", EXIT.USAGE);
+  return passphrase;
+}
+
+/** Reads and parses a wallet file: WALLET_MISSING, or WALLET_INVALID for a file others can read, or that is not a wallet. */
+function readWalletFile(path: string): Partial<WalletFile> & { format: string } {
   let text: string;
   try {
     const st = statSync(path);
@@ -168,9 +180,41 @@ export function loadWallet(path: string): LoadedWallet {
   } catch {
     throw walletError("WALLET_INVALID", `the wallet file ${path} is not valid JSON`);
   }
-  if (raw === null || typeof raw !== "object" || raw.format !== FORMAT) throw walletError("WALLET_INVALID", `the wallet file ${path} is not a ${FORMAT} wallet`);
-  const { privateKey, method, did, address } = raw;
+  if (raw === null || typeof raw !== "object" || (raw.format !== PLAIN && raw.format !== ENCRYPTED)) throw walletError("WALLET_INVALID", `the wallet file ${path} is not a ${PLAIN} or ${ENCRYPTED} wallet`);
+  return raw as Partial<WalletFile> & { format: string };
+}
+
+/** Whether the wallet at `path` is encrypted (checks only that it is a wallet file). */
+export function isEncryptedWallet(path: string): boolean {
+  return readWalletFile(path).format === ENCRYPTED;
+}
+
+/**
+ * Loads and checks a wallet file: it must exist (WALLET_MISSING), be readable by its owner only
+ * (WALLET_INVALID, as ssh does for keys), parse, and hold a key whose address and DID are the ones
+ * recorded (WALLET_INVALID otherwise: a hand-edited or damaged file must not sign as someone else).
+ * An encrypted wallet needs its passphrase: WALLET_LOCKED without one, WALLET_PASSPHRASE when it
+ * does not open the key. A passphrase given for an unencrypted wallet is not needed, and ignored.
+ */
+export function loadWallet(path: string, passphrase?: string): LoadedWallet {
+  const raw = readWalletFile(path);
+  const { method, did, address } = raw;
   if (method !== "ethr" && method !== "key") throw walletError("WALLET_INVALID", `the wallet file ${path} names an unknown DID method`);
+  let privateKey: unknown;
+  if (raw.format === ENCRYPTED) {
+    if (passphrase === undefined) {
+      throw walletError("WALLET_LOCKED", `the wallet ${path} is encrypted: set CUSTODIA_WALLET_PASSPHRASE, or CUSTODIA_WALLET_PASSPHRASE_FILE to a file holding the passphrase`);
+    }
+    try {
+      privateKey = decryptKey((raw as { keystore?: unknown }).keystore, passphrase);
+    } catch (e) {
+      if (!(e instanceof KeystoreError)) throw e;
+      if (e.reason === "passphrase") throw walletError("WALLET_BAD_PASSPHRASE", `the passphrase does not open the wallet ${path} (or its keystore is damaged)`);
+      throw walletError("WALLET_INVALID", `the wallet file ${path} holds no valid keystore: ${e.message}`);
+    }
+  } else {
+    privateKey = (raw as { privateKey?: unknown }).privateKey;
+  }
   if (typeof privateKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) throw walletError("WALLET_INVALID", `the wallet file ${path} holds no valid private key`);
   let derived: Address;
   try {
@@ -186,6 +230,25 @@ export function loadWallet(path: string): LoadedWallet {
   })();
   if (did !== expected) throw walletError("WALLET_INVALID", `the wallet file ${path} records a DID that does not belong to its key`);
   return { privateKey: privateKey.toLowerCase() as `0x${string}`, address: derived, did, method };
+}
+
+/**
+ * Encrypts an unencrypted wallet in place under `passphrase` (atomically: the file is either the
+ * old one or the new one). The key is checked first, as loadWallet checks it; INVALID_ARGUMENT
+ * when the wallet is already encrypted.
+ */
+export function encryptWallet(path: string, passphrase: string, options: { scryptN?: number } = {}): LoadedWallet {
+  const raw = readWalletFile(path);
+  if (raw.format === ENCRYPTED) throw new CliError("INVALID_ARGUMENT", `the wallet ${path} is already encrypted`, EXIT.USAGE);
+  const wallet = loadWallet(path);
+  saveWallet(path, wallet, {
+    force: true,
+    passphrase,
+    ...(typeof raw.chainId === "number" ? { chainId: raw.chainId } : {}),
+    ...(typeof raw.createdAt === "string" ? { createdAt: raw.createdAt } : {}),
+    ...(options.scryptN !== undefined ? { scryptN: options.scryptN } : {}),
+  });
+  return wallet;
 }
 
 /* ------------------------------------------------------------------ tokens */

@@ -60,6 +60,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   WALLET_MISSING: 500,
   WALLET_EXISTS: 500,
   WALLET_INVALID: 500,
+  WALLET_LOCKED: 500,
+  WALLET_BAD_PASSPHRASE: 500,
   VERIFY_FAILED: 500,
 };
 

@@ -31,9 +31,10 @@ function keyError(message: string): CliError {
 
 /**
  * Reads a private key from a key file: a custodia wallet file, a `npm start` keys.json (the
- * `field` entry, "admin" or "gateway"), or a file holding just the hex key.
+ * `field` entry, "admin" or "gateway"), or a file holding just the hex key. An encrypted wallet
+ * file is opened with `passphrase`.
  */
-export function readKeyFile(path: string, field: "admin" | "gateway"): `0x${string}` {
+export function readKeyFile(path: string, field: "admin" | "gateway", passphrase?: string): `0x${string}` {
   let text: string;
   try {
     const st = statSync(path);
@@ -53,7 +54,7 @@ export function readKeyFile(path: string, field: "admin" | "gateway"): `0x${stri
     } catch {
       throw keyError(`the key file ${path} is not valid JSON`);
     }
-    if (parsed["format"] !== undefined) return loadWallet(path).privateKey;
+    if (parsed["format"] !== undefined) return loadWallet(path, passphrase).privateKey;
     key = parsed[field];
     if (key === undefined) throw keyError(`the key file ${path} has no "${field}" key`);
   }
@@ -69,10 +70,10 @@ export function readKeyFile(path: string, field: "admin" | "gateway"): `0x${stri
 
 /** The key a consortium command signs with: --key-file, else <data-dir>/keys.json, else the wallet. */
 export function consortiumKey(settings: NetworkSettings, keyFile: string | undefined, field: "admin" | "gateway"): `0x${string}` {
-  if (keyFile) return readKeyFile(keyFile, field);
+  if (keyFile) return readKeyFile(keyFile, field, settings.walletPassphrase);
   const embedded = join(settings.dataDir, "keys.json");
-  if (existsSync(embedded)) return readKeyFile(embedded, field);
-  return loadWallet(settings.walletPath).privateKey;
+  if (existsSync(embedded)) return readKeyFile(embedded, field, settings.walletPassphrase);
+  return loadWallet(settings.walletPath, settings.walletPassphrase).privateKey;
 }
 
 /* ============================================================== actions */

@@ -113,7 +113,7 @@ async function verifyReport(ctx: CommandContext, flags: VerifyFlags): Promise<Ve
     throw new CliError("CONFIG_INVALID", "no Custodia contract to audit: pass --contract, set CUSTODIA_CONTRACT, or point --data-dir at a deployment", EXIT.USAGE);
   }
   const contract = settings.contract;
-  const wallet = loadWallet(settings.walletPath);
+  const wallet = loadWallet(settings.walletPath, settings.walletPassphrase);
   const auditor: AuditorKey = { privateKey: wallet.privateKey, did: wallet.did };
   const chainId = settings.chainId ?? (await askChainId(settings.rpcUrl));
   const provider = jsonRpcProvider(settings.rpcUrl, chainId, 10_000);

@@ -1,5 +1,5 @@
 /**
- * The customer's commands: the wallet (`wallet create|show`), consent (`consent grant|revoke|
+ * The customer's commands: the wallet (`wallet create|show|encrypt`), consent (`consent grant|revoke|
  * list`), the customer's own record (`history`, `decisions`) and erasure (`erase`).
  *
  * Consents are signed here, with EIP-712 over the wallet's key, and only the signature travels:
@@ -44,7 +44,9 @@ import { logIdFor } from "../../core/logs.js";
 import { GatewayClient, type ConsentSubmissionResult, type GatewayHealth, type HistoryEntry, type MyData, type SignedDataRequest } from "../gateway-http.js";
 import { CliError, EXIT, printResult, type ExitCode } from "../io.js";
 import type { CommandContext } from "../main.js";
-import { DID_METHODS, createWallet, didAccount, didEthrChainId, loadWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
+import { DID_METHODS, createWallet, didAccount, didEthrChainId, encryptWallet, isEncryptedWallet, loadWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
+
+const UNENCRYPTED_HINT = "The key is not encrypted (the file's mode protects it): set CUSTODIA_WALLET_PASSPHRASE or CUSTODIA_WALLET_PASSPHRASE_FILE and run `custodia wallet encrypt`.";
 
 /* ================================================================ inputs */
 
@@ -121,7 +123,8 @@ export function textOrFile(value: string): { bytes: Uint8Array; source: "file" |
 
 /** The wallet named by the settings (--wallet, CUSTODIA_WALLET or <data-dir>/wallet.json). */
 export function walletFromSettings(ctx: CommandContext): LoadedWallet {
-  return loadWallet(ctx.settings().walletPath);
+  const settings = ctx.settings();
+  return loadWallet(settings.walletPath, settings.walletPassphrase);
 }
 
 /** A gateway client for this command's settings, signing with `wallet`. */
@@ -652,21 +655,50 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
               throw new CliError("CONFIG_INVALID", "a did:ethr names its chain, and none is known: pass --chain-id (31337 for the embedded network), --data-dir of a running network, or use --method key", EXIT.USAGE);
             });
         }
-        const w = createWallet(settings.walletPath, method, { ...(chainId !== undefined ? { chainId } : {}), force: opts.force === true });
-        printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: settings.walletPath }, () =>
-          [`created wallet ${settings.walletPath} (mode 0600)`, `  DID      ${w.did}`, `  account  ${w.address}`, "The private key stays in that file and never leaves this machine; keep a backup."].join("\n"),
+        const encrypted = settings.walletPassphrase !== undefined;
+        const w = createWallet(settings.walletPath, method, { ...(chainId !== undefined ? { chainId } : {}), force: opts.force === true, ...(encrypted ? { passphrase: settings.walletPassphrase } : {}) });
+        printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: settings.walletPath, encrypted }, () =>
+          [
+            `created wallet ${settings.walletPath} (mode 0600${encrypted ? ", key encrypted under your passphrase" : ""})`,
+            `  DID      ${w.did}`,
+            `  account  ${w.address}`,
+            "The private key stays in that file and never leaves this machine; keep a backup.",
+            ...(encrypted ? ["Without the passphrase the key cannot be recovered: keep it safe too."] : [UNENCRYPTED_HINT]),
+          ].join("\n"),
         );
       }),
     );
 
   wallet
     .command("show")
-    .description("show the wallet's DID and account (never the key)")
+    .description("show the wallet's DID and account (never the key); an encrypted wallet needs its passphrase")
     .action(
       ctx.action(async () => {
-        const path = ctx.settings().walletPath;
-        const w = loadWallet(path);
-        printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: path }, () => [`wallet   ${path}`, `  DID      ${w.did}`, `  account  ${w.address}`, `  method   did:${w.method}`].join("\n"));
+        const settings = ctx.settings();
+        const path = settings.walletPath;
+        // the key is opened (and checked against the DID and account the file records) even to show them
+        const w = loadWallet(path, settings.walletPassphrase);
+        const encrypted = isEncryptedWallet(path);
+        printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: path, encrypted }, () =>
+          [`wallet   ${path}`, `  DID      ${w.did}`, `  account  ${w.address}`, `  method   did:${w.method}`, `  key      ${encrypted ? "encrypted (passphrase)" : "not encrypted"}`].join("\n"),
+        );
+      }),
+    );
+
+  wallet
+    .command("encrypt")
+    .description("encrypt the key of an unencrypted wallet under a passphrase, in place (CUSTODIA_WALLET_PASSPHRASE or CUSTODIA_WALLET_PASSPHRASE_FILE)")
+    .addHelpText("after", "\nExample:\n  CUSTODIA_WALLET_PASSPHRASE_FILE=~/.custodia-pass custodia wallet encrypt\n\nThe file is replaced atomically; the key, DID and account stay the same. From then on every\ncommand that signs needs the passphrase.\n")
+    .action(
+      ctx.action(async () => {
+        const settings = ctx.settings();
+        if (settings.walletPassphrase === undefined) {
+          throw new CliError("CONFIG_INVALID", "no passphrase: set CUSTODIA_WALLET_PASSPHRASE, or CUSTODIA_WALLET_PASSPHRASE_FILE to a file holding it", EXIT.USAGE);
+        }
+        const w = encryptWallet(settings.walletPath, settings.walletPassphrase);
+        printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: settings.walletPath, encrypted: true }, () =>
+          [`encrypted wallet ${settings.walletPath}`, `  DID      ${w.did}`, `  account  ${w.address}`, "Without the passphrase the key cannot be recovered: keep it safe."].join("\n"),
+        );
       }),
     );
 

@@ -25,7 +25,7 @@ describe("custodia wallet (local file)", () => {
     const file = JSON.parse(readFileSync(path, "utf8"));
     expect(file.format).toBe("custodia-wallet/1");
     expect(computeAddress(file.privateKey)).toBe(r.json.address);
-    expect(r.json).toEqual({ did: ethrDid(31337, r.json.address), address: r.json.address, method: "ethr", wallet: path });
+    expect(r.json).toEqual({ did: ethrDid(31337, r.json.address), address: r.json.address, method: "ethr", wallet: path, encrypted: false });
     const show = await cli([...offline, "--wallet", path, "wallet", "show"]);
     expect(show.code).toBe(EXIT.OK);
     expect(show.stdout).toContain(r.json.did);
