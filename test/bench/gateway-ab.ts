@@ -12,7 +12,8 @@
  * measurement, default 4), AB_A_ENV / AB_B_ENV (JSON of extra environment for that gateway, e.g.
  * '{"MAX_SYNC_AGE_MS":"200"}': one build against itself with another setting). Anchoring is off in
  * both (both gateways sign with the same key); give ANCHOR_EVERY_* in one side's env to measure it.
- * Last line: {"a":{...},"b":{...},"cpuRatio":b/a at the fixed rate,"rpsRatio":b/a at saturation}.
+ * Last line: {"a":{...},"b":{...},"cpuRatio":b/a at the fixed rate,"rpsRatio":b/a at saturation};
+ * each side's `failed` counts its non-2xx answers and errors, and any makes the exit code 1.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -60,6 +61,8 @@ interface Tally {
   satRequests: number;
   satSeconds: number;
   p99: number[];
+  /** Non-2xx answers and connection errors, both phases: a build that fails requests is not faster. */
+  failed: number;
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), "custodia-bench-ab-"));
@@ -88,7 +91,7 @@ try {
     new Promise((ok, ko) => autocannon({ url, connections: 50, duration: seconds, headers, requests: requests as never, ...(rate ? { overallRate: rate } : {}) }, (e, r) => (e ? ko(e) : ok(r))));
   log("warming up both");
   for (const g of Object.values(gws)) await run(g.url, 3);
-  const tally: Record<"A" | "B", Tally> = { A: { fixedCpuUs: 0, fixedRequests: 0, satCpuUs: 0, satRequests: 0, satSeconds: 0, p99: [] }, B: { fixedCpuUs: 0, fixedRequests: 0, satCpuUs: 0, satRequests: 0, satSeconds: 0, p99: [] } };
+  const tally: Record<"A" | "B", Tally> = { A: { fixedCpuUs: 0, fixedRequests: 0, satCpuUs: 0, satRequests: 0, satSeconds: 0, p99: [], failed: 0 }, B: { fixedCpuUs: 0, fixedRequests: 0, satCpuUs: 0, satRequests: 0, satSeconds: 0, p99: [], failed: 0 } };
   for (let r = 0; r < ROUNDS; r++) {
     for (const side of r % 2 === 0 ? (["A", "B"] as const) : (["B", "A"] as const)) {
       const g = gws[side];
@@ -97,21 +100,27 @@ try {
       let res = await run(g.url, SECONDS, RATE);
       t.fixedCpuUs += (cpuOf(g.pid) ?? 0) - before;
       t.fixedRequests += res.requests.total;
+      t.failed += res.non2xx + res.errors;
       before = cpuOf(g.pid) ?? 0;
       res = await run(g.url, SECONDS);
       t.satCpuUs += (cpuOf(g.pid) ?? 0) - before;
       t.satRequests += res.requests.total;
       t.satSeconds += res.duration;
       t.p99.push(res.latency.p99);
-      log(`round ${r + 1}/${ROUNDS} ${side}: ${Math.round(res.requests.total / res.duration)} req/s at saturation, p99 ${res.latency.p99} ms`);
+      t.failed += res.non2xx + res.errors;
+      log(`round ${r + 1}/${ROUNDS} ${side}: ${Math.round(res.requests.total / res.duration)} req/s at saturation, p99 ${res.latency.p99} ms${res.non2xx + res.errors > 0 ? `, ${res.non2xx} non-2xx and ${res.errors} errors` : ""}`);
     }
   }
-  const summary = (t: Tally) => ({ fixedRate: RATE, fixedCpuUsPerReq: Number((t.fixedCpuUs / t.fixedRequests).toFixed(1)), rps: Math.round(t.satRequests / t.satSeconds), satCpuUsPerReq: Number((t.satCpuUs / t.satRequests).toFixed(1)), p99ms: t.p99 });
+  const summary = (t: Tally) => ({ fixedRate: RATE, fixedCpuUsPerReq: Number((t.fixedCpuUs / t.fixedRequests).toFixed(1)), rps: Math.round(t.satRequests / t.satSeconds), satCpuUsPerReq: Number((t.satCpuUs / t.satRequests).toFixed(1)), p99ms: t.p99, failed: t.failed });
   const a = summary(tally.A);
   const b = summary(tally.B);
   process.stdout.write(`A ${roots.A}: ${a.fixedCpuUsPerReq} µs/req at ${RATE} req/s; ${a.rps} req/s at saturation, ${a.satCpuUsPerReq} µs/req\n`);
   process.stdout.write(`B ${roots.B}: ${b.fixedCpuUsPerReq} µs/req at ${RATE} req/s; ${b.rps} req/s at saturation, ${b.satCpuUsPerReq} µs/req\n`);
   process.stdout.write(`${JSON.stringify({ a, b, cpuRatio: Number((b.fixedCpuUsPerReq / a.fixedCpuUsPerReq).toFixed(3)), rpsRatio: Number((b.rps / a.rps).toFixed(3)) })}\n`);
+  if (a.failed + b.failed > 0) {
+    log(`requests failed (A ${a.failed}, B ${b.failed}): the figures above do not compare working builds`);
+    process.exitCode = 1;
+  }
 } finally {
   for (const p of procs) p.kill("SIGKILL");
   await net.close();
