@@ -10,15 +10,69 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Whether stderr is a terminal (progress bars draw only then). */
   isTTY: boolean;
+  /**
+   * Asks for a secret (a wallet passphrase) without echoing it; present only when someone can
+   * answer (stdin and stderr are terminals). Absent: the secret must come from the environment.
+   */
+  askSecret?: (prompt: string) => Promise<string>;
 }
 
 export function processIo(): CliIo {
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   return {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
     env: process.env,
     isTTY: Boolean(process.stderr.isTTY),
+    ...(interactive ? { askSecret: (prompt: string) => readSecret(process.stdin as SecretInput, (t) => void process.stderr.write(t), prompt) } : {}),
   };
+}
+
+/** What readSecret needs of a terminal: a readable stream of text that can stop echoing. */
+export interface SecretInput {
+  setRawMode(raw: boolean): unknown;
+  setEncoding(encoding: BufferEncoding): unknown;
+  resume(): unknown;
+  pause(): unknown;
+  on(event: "data", listener: (chunk: string) => void): unknown;
+  off(event: "data", listener: (chunk: string) => void): unknown;
+}
+
+/**
+ * Reads one line from a terminal in raw mode, echoing nothing: Enter ends it, Backspace deletes,
+ * Ctrl-C or Ctrl-D abandons it (INVALID_ARGUMENT, exit 2). The terminal is restored either way.
+ */
+export function readSecret(input: SecretInput, write: (text: string) => void, prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let secret = "";
+    const finish = (): void => {
+      input.off("data", onData);
+      input.setRawMode(false);
+      input.pause();
+      write("\n");
+    };
+    const onData = (chunk: string): void => {
+      for (const ch of chunk) {
+        if (ch === "\r" || ch === "\n") {
+          finish();
+          resolve(secret);
+          return;
+        }
+        if (ch === "\u0003" || ch === "\u0004") {
+          finish();
+          reject(new CliError("INVALID_ARGUMENT", "no passphrase given (interrupted)", EXIT.USAGE));
+          return;
+        }
+        if (ch === "\u007f" || ch === "\b") secret = secret.slice(0, -1);
+        else if (ch >= " ") secret += ch;
+      }
+    };
+    write(prompt);
+    input.setEncoding("utf8");
+    input.setRawMode(true);
+    input.on("data", onData);
+    input.resume();
+  });
 }
 
 /** Exit codes. Documented in `custodia --help`; tests assert them. */

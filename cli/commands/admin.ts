@@ -16,12 +16,11 @@ import { CATEGORY_NAMES, PURPOSES, ROLE_NAMES, categoriesFromMask, categoryMask,
 import { sha256, toHex0x } from "../../core/hash.js";
 import type { TxResult } from "../../core/ledger.js";
 import type { EvmLedger } from "../../contracts/evm-ledger.js";
-import type { NetworkSettings } from "../context.js";
 import { GatewayClient } from "../gateway-http.js";
 import { CliError, EXIT, printResult } from "../io.js";
 import type { CommandContext } from "../main.js";
 import { loadWallet, type LoadedWallet } from "../wallet-store.js";
-import { connectLedger, parseCategories, parseDate, parseParty, parsePurposes, textOrFile } from "./wallet.js";
+import { connectLedger, passphraseFor, parseCategories, parseDate, parseParty, parsePurposes, textOrFile } from "./wallet.js";
 
 /* ================================================================= keys */
 
@@ -68,12 +67,16 @@ export function readKeyFile(path: string, field: "admin" | "gateway", passphrase
   return hex;
 }
 
-/** The key a consortium command signs with: --key-file, else <data-dir>/keys.json, else the wallet. */
-export function consortiumKey(settings: NetworkSettings, keyFile: string | undefined, field: "admin" | "gateway"): `0x${string}` {
-  if (keyFile) return readKeyFile(keyFile, field, settings.walletPassphrase);
+/**
+ * The key a consortium command signs with: --key-file, else <data-dir>/keys.json, else the wallet.
+ * An encrypted wallet file opens with the passphrase from the environment or the terminal.
+ */
+export async function consortiumKey(ctx: CommandContext, keyFile: string | undefined, field: "admin" | "gateway"): Promise<`0x${string}`> {
+  const settings = ctx.settings();
   const embedded = join(settings.dataDir, "keys.json");
-  if (existsSync(embedded)) return readKeyFile(embedded, field, settings.walletPassphrase);
-  return loadWallet(settings.walletPath, settings.walletPassphrase).privateKey;
+  const path = keyFile ?? (existsSync(embedded) ? embedded : undefined);
+  if (path === undefined) return loadWallet(settings.walletPath, await passphraseFor(ctx, settings.walletPath)).privateKey;
+  return readKeyFile(path, field, await passphraseFor(ctx, path));
 }
 
 /* ============================================================== actions */
@@ -131,7 +134,7 @@ function describeAgreement(a: Agreement): Record<string, unknown> {
 /** Runs `fn` with the ledger as the admin; the connection is closed afterwards. */
 async function asAdmin<T>(ctx: CommandContext, keyFile: string | undefined, fn: (ledger: EvmLedger) => Promise<T>): Promise<T> {
   const settings = ctx.settings();
-  const key = consortiumKey(settings, keyFile, "admin");
+  const key = await consortiumKey(ctx, keyFile, "admin");
   const conn = await connectLedger(settings, { signer: new Wallet(key) });
   try {
     return await fn(conn.ledger);
@@ -291,7 +294,7 @@ export function registerAdmin(program: Command, ctx: CommandContext): void {
           if (!Array.isArray(records)) throw new CliError("INVALID_ARGUMENT", `${file} must hold a JSON array of records`, EXIT.USAGE);
         }
         const settings = ctx.settings();
-        const key = consortiumKey(settings, opts.keyFile, "gateway");
+        const key = await consortiumKey(ctx, opts.keyFile, "gateway");
         const probe = new GatewayClient(settings.gatewayUrl, { wallet: null });
         const health = await probe.health();
         const wallet: LoadedWallet = { privateKey: key, address: computeAddress(key) as Address, did: ethrDid(health.ledger.chainId, computeAddress(key)), method: "ethr" };

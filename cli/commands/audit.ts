@@ -20,6 +20,7 @@ import { CliError, EXIT, printResult, progress, type ExitCode } from "../io.js";
 import type { CommandContext } from "../main.js";
 import { askChainId } from "../context.js";
 import { loadWallet } from "../wallet-store.js";
+import { passphraseFor } from "./wallet.js";
 
 /** Registers the `audit` command group: `verify` and `report`. */
 export function registerAudit(program: Command, ctx: CommandContext): Command {
@@ -113,7 +114,7 @@ async function verifyReport(ctx: CommandContext, flags: VerifyFlags): Promise<Ve
     throw new CliError("CONFIG_INVALID", "no Custodia contract to audit: pass --contract, set CUSTODIA_CONTRACT, or point --data-dir at a deployment", EXIT.USAGE);
   }
   const contract = settings.contract;
-  const wallet = loadWallet(settings.walletPath, settings.walletPassphrase);
+  const wallet = loadWallet(settings.walletPath, await passphraseFor(ctx, settings.walletPath));
   const auditor: AuditorKey = { privateKey: wallet.privateKey, did: wallet.did };
   const chainId = settings.chainId ?? (await askChainId(settings.rpcUrl));
   const provider = jsonRpcProvider(settings.rpcUrl, chainId, 10_000);

@@ -74,7 +74,7 @@ export function registerPartner(program: Command, ctx: CommandContext): void {
         if (subjects.length > MAX_SUBJECTS) throw new CliError("INVALID_ARGUMENT", `at most ${MAX_SUBJECTS} subjects per request, got ${subjects.length}`, EXIT.USAGE);
         const purpose = parsePurpose(opts.purpose);
         const categories = parseCategories(opts.categories);
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const r = await queryData(gatewayFor(ctx, w), subjects, purpose, categories);
         printResult(ctx.io, ctx.json(), { purpose, categories, ...r }, () =>
           [
@@ -101,7 +101,7 @@ export function registerPartner(program: Command, ctx: CommandContext): void {
         const purpose = parsePurpose(opts.purpose);
         const k = opts.k !== undefined ? parseCount(opts.k, "--k", 2, 12) : undefined;
         const seed = opts.seed !== undefined ? parseCount(opts.seed, "--seed", 0, 2 ** 31 - 1) : undefined;
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const r = await runSegmentation(gatewayFor(ctx, w), purpose, { ...(k !== undefined ? { k } : {}), ...(seed !== undefined ? { seed } : {}) });
         const sizes = new Map<string, number>();
         for (const d of r.decisions) sizes.set(d.segment, (sizes.get(d.segment) ?? 0) + 1);

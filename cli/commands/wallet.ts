@@ -122,9 +122,41 @@ export function textOrFile(value: string): { bytes: Uint8Array; source: "file" |
 /* ========================================================= the network */
 
 /** The wallet named by the settings (--wallet, CUSTODIA_WALLET or <data-dir>/wallet.json). */
-export function walletFromSettings(ctx: CommandContext): LoadedWallet {
+export async function walletFromSettings(ctx: CommandContext): Promise<LoadedWallet> {
   const settings = ctx.settings();
-  return loadWallet(settings.walletPath, settings.walletPassphrase);
+  return loadWallet(settings.walletPath, await passphraseFor(ctx, settings.walletPath));
+}
+
+/**
+ * The passphrase that opens the wallet (or wallet-format key file) at `path`: the environment's
+ * (CUSTODIA_WALLET_PASSPHRASE or _FILE), else, when the file is encrypted and someone is at a
+ * terminal, asked for there. Undefined otherwise; loadWallet then says what is missing.
+ */
+export async function passphraseFor(ctx: CommandContext, path: string): Promise<string | undefined> {
+  const given = ctx.settings().walletPassphrase;
+  if (given !== undefined || !ctx.io.askSecret) return given;
+  let encrypted: boolean;
+  try {
+    encrypted = isEncryptedWallet(path);
+  } catch {
+    return undefined; // missing or not a wallet: loadWallet reports it
+  }
+  return encrypted ? ctx.io.askSecret(`passphrase for ${path}: `) : undefined;
+}
+
+/**
+ * The passphrase a wallet is to be encrypted under: the environment's, else typed twice at a
+ * terminal. CONFIG_INVALID when there is neither; INVALID_ARGUMENT when the two do not match.
+ */
+async function newPassphrase(ctx: CommandContext): Promise<string> {
+  const given = ctx.settings().walletPassphrase;
+  if (given !== undefined) return given;
+  if (!ctx.io.askSecret) throw new CliError("CONFIG_INVALID", "no passphrase: set CUSTODIA_WALLET_PASSPHRASE, or CUSTODIA_WALLET_PASSPHRASE_FILE to a file holding it (or run this at a terminal to type it)", EXIT.USAGE);
+  const first = await ctx.io.askSecret("new wallet passphrase: ");
+  if (first.length === 0) throw new CliError("CONFIG_INVALID", "the wallet passphrase is empty", EXIT.USAGE);
+  const again = await ctx.io.askSecret("the same passphrase again: ");
+  if (again !== first) throw new CliError("INVALID_ARGUMENT", "the two passphrases differ; nothing was written", EXIT.USAGE);
+  return first;
 }
 
 /** A gateway client for this command's settings, signing with `wallet`. */
@@ -639,9 +671,10 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
     .description("create a new key and DID and write the wallet file (--wallet, default <data-dir>/wallet.json)")
     .option("--method <method>", `DID method: ${DID_METHODS.join(" or ")} (did:ethr on the consortium chain, or a secp256k1 did:key)`, "ethr")
     .option("--force", "replace an existing wallet file (its key is lost for good)")
-    .addHelpText("after", "\nExamples:\n  custodia wallet create\n  custodia wallet create --method key --wallet ./me.json\n")
+    .option("--encrypt", "encrypt the key under a passphrase: CUSTODIA_WALLET_PASSPHRASE(_FILE), or typed at the terminal (setting either variable also encrypts)")
+    .addHelpText("after", "\nExamples:\n  custodia wallet create --encrypt\n  custodia wallet create --method key --wallet ./me.json\n")
     .action(
-      ctx.action(async (opts: { method: string; force?: boolean }) => {
+      ctx.action(async (opts: { method: string; force?: boolean; encrypt?: boolean }) => {
         if (!(DID_METHODS as readonly string[]).includes(opts.method)) throw usage("INVALID_ARGUMENT", `--method must be ${DID_METHODS.join(" or ")}, got "${opts.method}"`);
         const settings = ctx.settings();
         const method = opts.method as DidMethod;
@@ -655,8 +688,9 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
               throw new CliError("CONFIG_INVALID", "a did:ethr names its chain, and none is known: pass --chain-id (31337 for the embedded network), --data-dir of a running network, or use --method key", EXIT.USAGE);
             });
         }
-        const encrypted = settings.walletPassphrase !== undefined;
-        const w = createWallet(settings.walletPath, method, { ...(chainId !== undefined ? { chainId } : {}), force: opts.force === true, ...(encrypted ? { passphrase: settings.walletPassphrase } : {}) });
+        const passphrase = opts.encrypt === true || settings.walletPassphrase !== undefined ? await newPassphrase(ctx) : undefined;
+        const encrypted = passphrase !== undefined;
+        const w = createWallet(settings.walletPath, method, { ...(chainId !== undefined ? { chainId } : {}), force: opts.force === true, ...(passphrase !== undefined ? { passphrase } : {}) });
         printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: settings.walletPath, encrypted }, () =>
           [
             `created wallet ${settings.walletPath} (mode 0600${encrypted ? ", key encrypted under your passphrase" : ""})`,
@@ -677,7 +711,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
         const settings = ctx.settings();
         const path = settings.walletPath;
         // the key is opened (and checked against the DID and account the file records) even to show them
-        const w = loadWallet(path, settings.walletPassphrase);
+        const w = loadWallet(path, await passphraseFor(ctx, path));
         const encrypted = isEncryptedWallet(path);
         printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: path, encrypted }, () =>
           [`wallet   ${path}`, `  DID      ${w.did}`, `  account  ${w.address}`, `  method   did:${w.method}`, `  key      ${encrypted ? "encrypted (passphrase)" : "not encrypted"}`].join("\n"),
@@ -687,15 +721,14 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
 
   wallet
     .command("encrypt")
-    .description("encrypt the key of an unencrypted wallet under a passphrase, in place (CUSTODIA_WALLET_PASSPHRASE or CUSTODIA_WALLET_PASSPHRASE_FILE)")
+    .description("encrypt the key of an unencrypted wallet under a passphrase, in place (CUSTODIA_WALLET_PASSPHRASE(_FILE), or typed at the terminal)")
     .addHelpText("after", "\nExample:\n  CUSTODIA_WALLET_PASSPHRASE_FILE=~/.custodia-pass custodia wallet encrypt\n\nThe file is replaced atomically; the key, DID and account stay the same. From then on every\ncommand that signs needs the passphrase.\n")
     .action(
       ctx.action(async () => {
         const settings = ctx.settings();
-        if (settings.walletPassphrase === undefined) {
-          throw new CliError("CONFIG_INVALID", "no passphrase: set CUSTODIA_WALLET_PASSPHRASE, or CUSTODIA_WALLET_PASSPHRASE_FILE to a file holding it", EXIT.USAGE);
-        }
-        const w = encryptWallet(settings.walletPath, settings.walletPassphrase);
+        // refuse an encrypted or broken wallet before asking for anything
+        if (isEncryptedWallet(settings.walletPath)) throw new CliError("INVALID_ARGUMENT", `the wallet ${settings.walletPath} is already encrypted`, EXIT.USAGE);
+        const w = encryptWallet(settings.walletPath, await newPassphrase(ctx));
         printResult(ctx.io, ctx.json(), { did: w.did, address: w.address, method: w.method, wallet: settings.walletPath, encrypted: true }, () =>
           [`encrypted wallet ${settings.walletPath}`, `  DID      ${w.did}`, `  account  ${w.address}`, "Without the passphrase the key cannot be recovered: keep it safe."].join("\n"),
         );
@@ -722,7 +755,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
         const nowSec = Math.floor(Date.now() / 1000);
         const expiresAt = opts.expires === "never" ? 0 : parseDate(opts.expires, "--expires", nowSec);
         if (expiresAt !== 0 && expiresAt <= nowSec) throw usage("INVALID_ARGUMENT", "--expires must be in the future");
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const settings = ctx.settings();
         const outcome = await grantConsent(gatewayFor(ctx, w), w, { partner: party.account, partnerDid: party.did, purpose, categories, expiresAt, ...(opts.notice ? { notice: textOrFile(opts.notice).bytes } : {}), jurisdiction: opts.jurisdiction }, settings);
         warnOnReceipt(ctx, outcome);
@@ -740,7 +773,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
       ctx.action(async (opts: { partner: string; purpose: string }) => {
         const party = parseParty(opts.partner, "--partner");
         const purpose = parsePurpose(opts.purpose);
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const outcome = await revokeConsent(gatewayFor(ctx, w), w, { partner: party.account, purpose }, ctx.settings());
         warnOnReceipt(ctx, outcome);
         printResult(ctx.io, ctx.json(), outcome, () => describeOutcome(outcome));
@@ -752,7 +785,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
     .description("list your consents as the ledger holds them")
     .action(
       ctx.action(async () => {
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const { block, consents } = await gatewayFor(ctx, w).myConsents();
         const nowSec = Math.floor(Date.now() / 1000);
         const rows = consents.map((c) => ({
@@ -775,7 +808,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
 
   const ownLog = (which: "access" | "decisions") => async (opts: { limit?: string }): Promise<ExitCode | void> => {
     const limit = opts.limit !== undefined ? parseCount(opts.limit, "--limit", 1, 1000) : undefined;
-    const w = walletFromSettings(ctx);
+    const w = await walletFromSettings(ctx);
     const report = await readOwnLog(gatewayFor(ctx, w), w, which, { settings: ctx.settings(), ...(limit !== undefined ? { limit } : {}) });
     printResult(ctx.io, ctx.json(), { subject: w.address, ok: report.failed === 0, ...report }, () => describeReport(report, which === "access" ? "access history" : "segment decisions"));
     if (report.failed > 0) {
@@ -803,7 +836,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts: { yes?: boolean }) => {
         if (opts.yes !== true) throw usage("INVALID_ARGUMENT", "erasure cannot be undone: run again with --yes to confirm");
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const r = await eraseMine(gatewayFor(ctx, w), w, ctx.settings());
         printResult(ctx.io, ctx.json(), { subject: w.address, ...r }, () =>
           [
@@ -821,7 +854,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
     .description("status, the vault's commitment to your records, and the ledger's record of it")
     .action(
       ctx.action(async () => {
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const mine = await gatewayFor(ctx, w).myData();
         printResult(ctx.io, ctx.json(), mine, () =>
           [
@@ -837,7 +870,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
     .description("sign, in this wallet, the vault's commitment to your records and record it on the ledger (a later erasure is then recorded against it)")
     .action(
       ctx.action(async () => {
-        const w = walletFromSettings(ctx);
+        const w = await walletFromSettings(ctx);
         const r = await commitMine(gatewayFor(ctx, w), w, ctx.settings());
         printResult(ctx.io, ctx.json(), r, () => `commitment ${r.commitment} recorded: transaction ${r.txId} (block ${r.blockNumber})`);
       }),

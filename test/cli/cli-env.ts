@@ -25,11 +25,14 @@ export interface CliRun {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-/** Runs `custodia <argv>` in-process with captured output and the given environment. */
-export async function cli(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+/**
+ * Runs `custodia <argv>` in-process with captured output and the given environment; `terminal`
+ * stands in for someone typing at a terminal (its askSecret answers the passphrase prompts).
+ */
+export async function cli(argv: readonly string[], env: NodeJS.ProcessEnv = {}, terminal?: Pick<CliIo, "askSecret">): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, isTTY: false };
+  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, isTTY: false, ...terminal };
   const code = await runCli(argv, io);
   let json: unknown;
   try {

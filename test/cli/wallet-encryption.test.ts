@@ -3,13 +3,14 @@
  * ways), the wallet file's /2 format, the passphrase's sources, and every way opening one can fail.
  * Unit tests use scrypt at n = 1024 to stay fast; the CLI runs use the standard cost.
  */
+import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Wallet, encryptKeystoreJsonSync } from "ethers";
 import { CustodiaError } from "../../core/errors.js";
-import { EXIT } from "../../cli/io.js";
+import { EXIT, readSecret } from "../../cli/io.js";
 import { KeystoreError, STANDARD_SCRYPT_N, decryptKey, encryptKey } from "../../cli/keystore.js";
 import { encryptWallet, isEncryptedWallet, loadWallet, newWallet, saveWallet } from "../../cli/wallet-store.js";
 import { readKeyFile } from "../../cli/commands/admin.js";
@@ -245,5 +246,89 @@ describe("custodia wallet with a passphrase (CLI, standard scrypt cost)", () => 
     const r = await cli(["wallet", "encrypt", "--help"]);
     expect(r.code).toBe(EXIT.OK);
     expect(r.stdout).toContain("CUSTODIA_WALLET_PASSPHRASE");
+  });
+});
+
+describe("passphrases typed at a terminal", () => {
+  const dir = mkdtempSync(join(tmpdir(), "custodia-wallet-tty-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const offline = ["--gateway", "http://127.0.0.1:9", "--data-dir", dir];
+  /** A terminal that answers the prompts in order and records them. */
+  const typist = (...answers: string[]) => {
+    const prompts: string[] = [];
+    return { prompts, askSecret: async (prompt: string) => (prompts.push(prompt), answers.shift() ?? "") };
+  };
+
+  it("reads a line without echo, with backspace, and restores the terminal", async () => {
+    const events = new EventEmitter();
+    const raw: boolean[] = [];
+    let written = "";
+    const input = { setRawMode: (r: boolean) => raw.push(r), setEncoding: () => undefined, resume: () => undefined, pause: () => undefined, on: (e: string, l: (c: string) => void) => events.on(e, l), off: (e: string, l: (c: string) => void) => events.off(e, l) };
+    const p = readSecret(input, (t) => void (written += t), "passphrase: ");
+    events.emit("data", "px");
+    events.emit("data", "\u007fas");
+    events.emit("data", "s\rignored");
+    await expect(p).resolves.toBe("pass");
+    expect(raw).toEqual([true, false]);
+    expect(written).toBe("passphrase: \n");
+    expect(events.listenerCount("data")).toBe(0);
+
+    const q = readSecret(input, () => undefined, "again: ");
+    events.emit("data", "ab\u0003");
+    await expect(q).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(raw).toEqual([true, false, true, false]);
+  });
+
+  it("wallet create --encrypt asks twice, and refuses two different answers without writing", async () => {
+    const path = join(dir, "tty.json");
+    const mismatch = typist("one", "two");
+    const bad = await cli([...offline, "--wallet", path, "--json", "wallet", "create", "--method", "key", "--encrypt"], {}, mismatch);
+    expect(bad.code).toBe(EXIT.USAGE);
+    expect(bad.json.error.code).toBe("INVALID_ARGUMENT");
+    expect(mismatch.prompts).toHaveLength(2);
+    expect(() => statSync(path)).toThrow();
+
+    const ok = typist("typed pass", "typed pass");
+    const r = await cli([...offline, "--wallet", path, "--json", "wallet", "create", "--method", "key", "--encrypt"], {}, ok);
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    expect(r.json.encrypted).toBe(true);
+    expect(loadWallet(path, "typed pass").did).toBe(r.json.did);
+
+    // opening it asks once, naming the file; a wrong answer is WALLET_BAD_PASSPHRASE
+    const asked = typist("typed pass");
+    const shown = await cli([...offline, "--wallet", path, "--json", "wallet", "show"], {}, asked);
+    expect(shown.code, shown.stderr).toBe(EXIT.OK);
+    expect(asked.prompts).toEqual([`passphrase for ${path}: `]);
+    const wrong = await cli([...offline, "--wallet", path, "--json", "wallet", "show"], {}, typist("nope"));
+    expect(wrong.json.error.code).toBe("WALLET_BAD_PASSPHRASE");
+  });
+
+  it("never asks when the environment gives the passphrase, or when the wallet is not encrypted", async () => {
+    const enc = join(dir, "env.json");
+    saveWallet(enc, newWallet("key"), { passphrase: "from env", scryptN: 1024 });
+    const silent = typist();
+    const r = await cli([...offline, "--wallet", enc, "--json", "wallet", "show"], { CUSTODIA_WALLET_PASSPHRASE: "from env" }, silent);
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    const plain = join(dir, "plain.json");
+    saveWallet(plain, newWallet("key"));
+    const r2 = await cli([...offline, "--wallet", plain, "--json", "wallet", "show"], {}, silent);
+    expect(r2.code, r2.stderr).toBe(EXIT.OK);
+    expect(r2.json.encrypted).toBe(false);
+    expect(silent.prompts).toEqual([]);
+    // an unencrypted create without --encrypt asks nothing either
+    const r3 = await cli([...offline, "--wallet", join(dir, "plain2.json"), "--json", "wallet", "create", "--method", "key"], {}, silent);
+    expect(r3.json.encrypted).toBe(false);
+    expect(silent.prompts).toEqual([]);
+  });
+
+  it("wallet encrypt asks for the new passphrase twice at a terminal", async () => {
+    const path = join(dir, "later.json");
+    const w = newWallet("key");
+    saveWallet(path, w);
+    const t = typist("later pass", "later pass");
+    const r = await cli([...offline, "--wallet", path, "--json", "wallet", "encrypt"], {}, t);
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    expect(t.prompts).toHaveLength(2);
+    expect(loadWallet(path, "later pass")).toEqual(w);
   });
 });
