@@ -3,7 +3,7 @@
  * contract and chain id. Flags win over environment variables, which win over the embedded
  * network's `<data-dir>/deployment.json` (written by `npm start`), which wins over the defaults.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { getAddress } from "ethers";
 import type { Address } from "../core/domain.js";
@@ -51,8 +51,14 @@ function walletPassphrase(env: NodeJS.ProcessEnv): string | undefined {
   if (file !== undefined) {
     let text: string;
     try {
+      // held to the wallet file's rule: readable by its owner only
+      const mode = statSync(file).mode;
+      if (process.platform !== "win32" && (mode & 0o077) !== 0) {
+        throw new CliError("CONFIG_INVALID", `the passphrase file ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`, EXIT.USAGE);
+      }
       text = readFileSync(file, "utf8");
     } catch (e) {
+      if (e instanceof CliError) throw e;
       throw new CliError("CONFIG_INVALID", `cannot read the passphrase file CUSTODIA_WALLET_PASSPHRASE_FILE names: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.USAGE);
     }
     passphrase = text.split(/\r?\n/, 1)[0]!;

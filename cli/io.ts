@@ -34,48 +34,83 @@ export interface SecretInput {
   setEncoding(encoding: BufferEncoding): unknown;
   resume(): unknown;
   pause(): unknown;
-  on(event: "data", listener: (chunk: string) => void): unknown;
-  off(event: "data", listener: (chunk: string) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
 }
+
+/** What was typed after the line a prompt took (a pasted "pw⏎pw⏎"): the next prompt's to read. */
+const typedAhead = new WeakMap<SecretInput, string>();
 
 /**
  * Reads one line from a terminal in raw mode, echoing nothing: Enter ends it, Backspace deletes,
- * Ctrl-C or Ctrl-D abandons it (INVALID_ARGUMENT, exit 2). The terminal is restored either way.
+ * escape sequences (arrow keys and the like) are ignored, and Ctrl-C, Ctrl-D or the end of the
+ * input abandons it (INVALID_ARGUMENT, exit 2). Characters typed past the Enter are kept for the
+ * next prompt. The terminal is restored, and the input paused, whatever happens.
  */
 export function readSecret(input: SecretInput, write: (text: string) => void, prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    let secret = "";
-    const finish = (): void => {
+    let secret: string[] = [];
+    let escape: "none" | "esc" | "sequence" = "none";
+    let settled = false;
+    const settle = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
       input.off("data", onData);
+      input.off("end", onEnd);
+      input.off("error", onEnd);
       input.setRawMode(false);
       input.pause();
       write("\n");
+      outcome();
     };
-    const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === "\r" || ch === "\n") {
-          finish();
-          resolve(secret);
-          return;
+    const abandon = (why: string): void => {
+      typedAhead.delete(input);
+      settle(() => reject(new CliError("INVALID_ARGUMENT", `no passphrase given (${why})`, EXIT.USAGE)));
+    };
+    const feed = (chunk: string): void => {
+      const chars = Array.from(chunk);
+      for (let i = 0; i < chars.length && !settled; i++) {
+        const ch = chars[i]!;
+        if (escape === "esc") {
+          escape = ch === "[" || ch === "O" ? "sequence" : "none";
+          continue;
         }
-        if (ch === "\u0003" || ch === "\u0004") {
-          finish();
-          reject(new CliError("INVALID_ARGUMENT", "no passphrase given (interrupted)", EXIT.USAGE));
-          return;
+        if (escape === "sequence") {
+          if (ch >= "@" && ch <= "~") escape = "none";
+          continue;
         }
-        if (ch === "\u007f" || ch === "\b") secret = secret.slice(0, -1);
-        else if (ch >= " ") secret += ch;
+        if (ch === "\u001b") escape = "esc";
+        else if (ch === "\r" || ch === "\n") {
+          let rest = chars.slice(i + 1).join("");
+          if (ch === "\r" && rest.startsWith("\n")) rest = rest.slice(1);
+          if (rest.length > 0) typedAhead.set(input, rest);
+          else typedAhead.delete(input);
+          const line = secret.join("");
+          settle(() => resolve(line));
+        } else if (ch === "\u0003" || ch === "\u0004") abandon("interrupted");
+        else if (ch === "\u007f" || ch === "\b") secret = secret.slice(0, -1);
+        else if (ch >= " ") secret.push(ch);
       }
     };
+    const onData = (chunk: string): void => feed(chunk);
+    const onEnd = (): void => abandon("the input ended");
     write(prompt);
     input.setEncoding("utf8");
     input.setRawMode(true);
     input.on("data", onData);
-    input.resume();
+    input.on("end", onEnd);
+    input.on("error", onEnd);
+    const pending = typedAhead.get(input);
+    if (pending !== undefined) {
+      typedAhead.delete(input);
+      feed(pending);
+    }
+    if (!settled) input.resume();
   });
 }
 
-/** Exit codes. Documented in `custodia --help`; tests assert them. */
 export const EXIT = {
   OK: 0,
   /** `audit verify` found at least one failure. */

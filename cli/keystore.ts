@@ -4,17 +4,23 @@
  * key AES-128-CTR over the private key, and the MAC is keccak256(last 16 || ciphertext), which
  * tells a wrong passphrase from a right one before anything is decrypted. Written here with Node's
  * native scrypt (ethers' is JavaScript, ~10x slower at the standard cost), and readable by ethers'
- * `Wallet.fromEncryptedJson` and any other implementation of the format.
+ * `Wallet.fromEncryptedJson` and any other implementation of the format. Passphrases are NFKC-
+ * normalised as ethers does; geth takes the raw bytes, so a passphrase that normalisation changes
+ * (a decomposed accent, a full-width letter) opens such a file in ethers but not in geth.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, scryptSync, timingSafeEqual } from "node:crypto";
 import { computeAddress, getBytes, keccak256 } from "ethers";
 
-/** scrypt's cost: geth's and ethers' standard (2^17), ~0.3–0.5 s and 128 MiB per unlock. */
+/** scrypt's cost: ethers' default (2^17, r 8, p 1), ~0.4 s and 128 MiB per unlock here. */
 export const STANDARD_SCRYPT_N = 131_072;
 
-/** The kdf parameters a file may ask for: a costlier one would let a file make the tool hang or run out of memory. */
-const MAX_SCRYPT_N = 1 << 20;
-const MAX_SCRYPT_RP = 16;
+/**
+ * The most a file may make us spend: scrypt's memory (128·n·r bytes) and work (n·r·p) at geth's
+ * standard cost (n 2^18, r 8, p 1: 256 MiB). A file asking for more could make the tool hang or
+ * run out of memory; it is refused as malformed before anything is derived.
+ */
+const MAX_SCRYPT_MEMORY = 256 * 1024 * 1024;
+const MAX_SCRYPT_WORK = 2 ** 21;
 
 export interface Keystore {
   version: 3;
@@ -113,20 +119,35 @@ export function decryptKey(keystore: unknown, passphrase: string): `0x${string}`
   if (c.cipher !== "aes-128-ctr") throw new KeystoreError("malformed", "only aes-128-ctr keystores are supported");
   const kp = (c.kdfparams ?? {}) as Partial<Keystore["crypto"]["kdfparams"]>;
   if (kp.dklen !== 32) throw new KeystoreError("malformed", "the derived key must be 32 bytes");
-  const n = intField(kp.n, "scrypt n", 2, MAX_SCRYPT_N);
+  const n = intField(kp.n, "scrypt n", 2, 2 ** 30);
   if ((n & (n - 1)) !== 0) throw new KeystoreError("malformed", "scrypt n must be a power of two");
-  const r = intField(kp.r, "scrypt r", 1, MAX_SCRYPT_RP);
-  const p = intField(kp.p, "scrypt p", 1, MAX_SCRYPT_RP);
+  const r = intField(kp.r, "scrypt r", 1, 1024);
+  const p = intField(kp.p, "scrypt p", 1, 1024);
+  if (128 * n * r > MAX_SCRYPT_MEMORY || n * r * p > MAX_SCRYPT_WORK) {
+    throw new KeystoreError("malformed", "the keystore asks for a costlier scrypt than a wallet needs (at most 256 MiB, geth's standard)");
+  }
   const salt = hexField(kp.salt, "the salt");
   if (salt.length < 16 || salt.length > 64) throw new KeystoreError("malformed", "the salt must be 16 to 64 bytes");
   const iv = hexField(c.cipherparams?.iv, "the iv", 16);
   const ciphertext = hexField(c.ciphertext, "the ciphertext", 32);
   const mac = hexField(c.mac, "the mac", 32);
-  const key = derive(passphrase, salt, n, r, p);
+  const recorded = ks.address === undefined ? undefined : hexField(ks.address, "the address", 20).toString("hex");
+  let key: Buffer;
+  try {
+    key = derive(passphrase, salt, n, r, p);
+  } catch (e) {
+    // parameters scrypt itself refuses (e.g. n ≥ 2^(16·r)): the file's fault, not ours
+    throw new KeystoreError("malformed", `scrypt refuses these parameters: ${(e as Error).message}`);
+  }
   if (!timingSafeEqual(Buffer.from(macOf(key, ciphertext), "hex"), mac)) {
     throw new KeystoreError("passphrase", "the passphrase does not open this key (or the file is damaged)");
   }
   const decipher = createDecipheriv("aes-128-ctr", key.subarray(0, 16), iv);
   const plain = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
-  return `0x${plain.toString("hex")}`;
+  const privateKey = `0x${plain.toString("hex")}` as const;
+  // as ethers does: a keystore naming another account than its key's is not one to sign with
+  if (recorded !== undefined && computeAddress(privateKey).slice(2).toLowerCase() !== recorded) {
+    throw new KeystoreError("malformed", "the keystore's address is not its key's");
+  }
+  return privateKey;
 }

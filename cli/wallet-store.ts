@@ -8,7 +8,7 @@
  * file is a WALLET_* error that ends a command with exit code 5.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { SigningKey, Wallet, computeAddress, getBytes } from "ethers";
@@ -123,19 +123,27 @@ export function saveWallet(path: string, wallet: LoadedWallet, options: { force?
   }
   if (!options.force) {
     try {
-      writeFileSync(path, text, { flag: "wx", mode: 0o600 });
+      writeDurably(path, text);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") throw walletError("WALLET_EXISTS", `a wallet already exists at ${path}; pass --force to replace it (its key is then lost for good)`);
       throw walletError("WALLET_INVALID", `cannot write the wallet file ${path}: ${(e as Error).message}`);
     }
-    chmodSync(path, 0o600);
+    syncFolder(dirname(path));
     return;
   }
-  const tmp = `${path}.${randomUUID()}.tmp`;
+  // A wallet reached through a symbolic link is replaced where it lives: renaming over the link
+  // would leave the old file, and its key, behind.
+  let target = path;
   try {
-    writeFileSync(tmp, text, { flag: "wx", mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, path);
+    target = realpathSync(path);
+  } catch {
+    // no file there yet: it is created at `path`
+  }
+  const tmp = `${target}.${randomUUID()}.tmp`;
+  try {
+    writeDurably(tmp, text);
+    renameSync(tmp, target);
+    syncFolder(dirname(target));
   } catch (e) {
     try {
       rmSync(tmp, { force: true });
@@ -143,6 +151,37 @@ export function saveWallet(path: string, wallet: LoadedWallet, options: { force?
       // nothing to clean up where nothing could be written (e.g. a name too long for the file system)
     }
     throw walletError("WALLET_INVALID", `cannot write the wallet file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Creates `path` (it must not exist), mode 0600, and writes `text` to the disk before returning:
+ * the file may hold the only copy of a key, so a power cut must not leave it empty.
+ */
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, "wx", 0o600);
+  try {
+    fchmodSync(fd, 0o600); // whatever the umask
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(path, { force: true }); // ours (created just now): no half-written wallet is left
+    throw e;
+  }
+  closeSync(fd);
+}
+
+/** Makes a folder's new or renamed entries durable; best effort where a platform cannot (Windows). */
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // not every platform syncs a directory; the file itself is on disk
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -4,7 +4,7 @@
  * Unit tests use scrypt at n = 1024 to stay fast; the CLI runs use the standard cost.
  */
 import { EventEmitter } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -64,6 +64,8 @@ describe("keystore (Web3 Secret Storage v3)", () => {
   it("treats the composed and decomposed forms of a passphrase as one (NFKC, as ethers)", () => {
     const ks = encryptKey(KEY, "caf\u00e9", FAST);
     expect(decryptKey(ks, "cafe\u0301")).toBe(KEY);
+    // and ethers, which normalises too, agrees
+    expect(Wallet.fromEncryptedJsonSync(JSON.stringify(encryptKey(KEY, "cafe\u0301", FAST)), "caf\u00e9").privateKey).toBe(KEY);
   });
 
   it("tells a wrong passphrase and a damaged ciphertext from a good one by the MAC", () => {
@@ -75,21 +77,25 @@ describe("keystore (Web3 Secret Storage v3)", () => {
     expect(reasonOf(() => decryptKey(flipped, "right"))).toBe("passphrase");
     const otherIv = structuredClone(ks);
     // the iv is outside the MAC, as the format defines it: a changed iv decrypts to another key,
-    // which the wallet file's recorded address then refuses (tested below)
+    // which the keystore's own address refuses (and, without one, the wallet file's: tested below)
     otherIv.crypto.cipherparams.iv = "00".repeat(16);
+    expect(reasonOf(() => decryptKey(otherIv, "right"))).toBe("malformed");
+    delete (otherIv as { address?: string }).address;
     expect(decryptKey(otherIv, "right")).not.toBe(KEY);
   });
 
-  it("refuses malformed keystores without running a costly kdf", () => {
-    const ks = encryptKey(KEY, "x", FAST);
+  it("refuses malformed keystores before running the kdf, and bounds what a file may make it cost", () => {
+    // at geth's standard cost (n 2^18: ~1 s, 256 MiB), so a check made after the kdf would show in the time
+    const ks = encryptKey(KEY, "x", { n: 2 ** 18 });
     const cases: Array<[string, (k: any) => void]> = [
       ["version", (k) => (k.version = 2)],
       ["kdf", (k) => (k.crypto.kdf = "pbkdf2")],
       ["cipher", (k) => (k.crypto.cipher = "aes-128-cbc")],
       ["dklen", (k) => (k.crypto.kdfparams.dklen = 64)],
       ["n not a power of two", (k) => (k.crypto.kdfparams.n = 1000)],
-      ["n beyond 2^20", (k) => (k.crypto.kdfparams.n = 2 ** 21)],
-      ["r too large", (k) => (k.crypto.kdfparams.r = 1024)],
+      ["memory beyond 256 MiB", (k) => (k.crypto.kdfparams.r = 16)],
+      ["n beyond 2^30", (k) => (k.crypto.kdfparams.n = 2 ** 31)],
+      ["work beyond geth's standard", (k) => ((k.crypto.kdfparams.n = 2 ** 15), (k.crypto.kdfparams.p = 16))],
       ["p zero", (k) => (k.crypto.kdfparams.p = 0)],
       ["n a string", (k) => (k.crypto.kdfparams.n = "1024")],
       ["salt not hex", (k) => (k.crypto.kdfparams.salt = "zz")],
@@ -97,6 +103,7 @@ describe("keystore (Web3 Secret Storage v3)", () => {
       ["iv length", (k) => (k.crypto.cipherparams.iv = "00")],
       ["ciphertext length", (k) => (k.crypto.ciphertext = "00".repeat(31))],
       ["mac missing", (k) => delete k.crypto.mac],
+      ["address not hex", (k) => (k.address = "xyz")],
       ["crypto missing", (k) => delete k.crypto],
     ];
     for (const [what, spoil] of cases) {
@@ -108,6 +115,19 @@ describe("keystore (Web3 Secret Storage v3)", () => {
     }
     expect(reasonOf(() => decryptKey(null, "x"))).toBe("malformed");
     expect(reasonOf(() => decryptKey("keystore", "x"))).toBe("malformed");
+  });
+
+  it("refuses parameters scrypt itself rejects, and a keystore naming another account than its key's", () => {
+    const ks = encryptKey(KEY, "x", FAST);
+    const tight = structuredClone(ks);
+    Object.assign(tight.crypto.kdfparams, { n: 2 ** 16, r: 1 }); // within our bounds, but n ≥ 2^(16·r)
+    expect(reasonOf(() => decryptKey(tight, "x"))).toBe("malformed");
+    const other = structuredClone(ks);
+    other.address = new Wallet(newWallet("key").privateKey).address.slice(2).toLowerCase();
+    expect(reasonOf(() => decryptKey(other, "x"))).toBe("malformed");
+    const noAddress = structuredClone(ks) as Partial<typeof ks>;
+    delete noAddress.address;
+    expect(decryptKey(noAddress, "x")).toBe(KEY);
   });
 });
 
@@ -259,24 +279,47 @@ describe("passphrases typed at a terminal", () => {
     return { prompts, askSecret: async (prompt: string) => (prompts.push(prompt), answers.shift() ?? "") };
   };
 
-  it("reads a line without echo, with backspace, and restores the terminal", async () => {
+  /** A stand-in terminal: records raw mode and pauses, and emits what a test types. */
+  const fakeTerminal = () => {
     const events = new EventEmitter();
     const raw: boolean[] = [];
-    let written = "";
-    const input = { setRawMode: (r: boolean) => raw.push(r), setEncoding: () => undefined, resume: () => undefined, pause: () => undefined, on: (e: string, l: (c: string) => void) => events.on(e, l), off: (e: string, l: (c: string) => void) => events.off(e, l) };
-    const p = readSecret(input, (t) => void (written += t), "passphrase: ");
-    events.emit("data", "px");
-    events.emit("data", "\u007fas");
-    events.emit("data", "s\rignored");
-    await expect(p).resolves.toBe("pass");
-    expect(raw).toEqual([true, false]);
-    expect(written).toBe("passphrase: \n");
-    expect(events.listenerCount("data")).toBe(0);
+    let paused = 0;
+    const input = { setRawMode: (r: boolean) => raw.push(r), setEncoding: () => undefined, resume: () => undefined, pause: () => void paused++, on: (e: string, l: (c: string) => void) => events.on(e, l), off: (e: string, l: (c: string) => void) => events.off(e, l) };
+    return { events, raw, input, paused: () => paused, listeners: () => events.listenerCount("data") + events.listenerCount("end") + events.listenerCount("error") };
+  };
 
-    const q = readSecret(input, () => undefined, "again: ");
-    events.emit("data", "ab\u0003");
-    await expect(q).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
-    expect(raw).toEqual([true, false, true, false]);
+  it("reads a line without echo, with backspace, and restores and pauses the terminal", async () => {
+    const t = fakeTerminal();
+    let written = "";
+    const p = readSecret(t.input, (x) => void (written += x), "passphrase: ");
+    t.events.emit("data", "px");
+    t.events.emit("data", "\u007fas");
+    t.events.emit("data", "s\r");
+    await expect(p).resolves.toBe("pass");
+    expect(t.raw).toEqual([true, false]);
+    expect(t.paused()).toBe(1);
+    expect(written).toBe("passphrase: \n");
+    expect(t.listeners()).toBe(0);
+  });
+
+  it("ignores escape sequences, keeps what was typed past Enter for the next prompt, and abandons on Ctrl-C, Ctrl-D or the end", async () => {
+    const t = fakeTerminal();
+    const first = readSecret(t.input, () => undefined, "new: ");
+    t.events.emit("data", "a\u001b[Db\u001bOHc\r\nsecond\rthird");
+    await expect(first).resolves.toBe("abc");
+    // the pasted rest is read by the next prompts without waiting for input
+    await expect(readSecret(t.input, () => undefined, "again: ")).resolves.toBe("second");
+    const third = readSecret(t.input, () => undefined, "once more: ");
+    t.events.emit("data", "\r");
+    await expect(third).resolves.toBe("third");
+
+    for (const [how, act] of [["Ctrl-C", () => t.events.emit("data", "ab\u0003")], ["Ctrl-D", () => t.events.emit("data", "\u0004")], ["end", () => t.events.emit("end")]] as const) {
+      const q = readSecret(t.input, () => undefined, "p: ");
+      act();
+      await expect(q, how).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      expect(t.raw.at(-1), how).toBe(false);
+      expect(t.listeners(), how).toBe(0);
+    }
   });
 
   it("wallet create --encrypt asks twice, and refuses two different answers without writing", async () => {
@@ -330,5 +373,40 @@ describe("passphrases typed at a terminal", () => {
     expect(r.code, r.stderr).toBe(EXIT.OK);
     expect(t.prompts).toHaveLength(2);
     expect(loadWallet(path, "later pass")).toEqual(w);
+  });
+});
+
+describe("passphrase files and links", () => {
+  const dir = mkdtempSync(join(tmpdir(), "custodia-wallet-files-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const offline = ["--gateway", "http://127.0.0.1:9", "--data-dir", dir];
+
+  it("refuses a passphrase file others can read, as it refuses such a wallet", async () => {
+    const path = join(dir, "w.json");
+    saveWallet(path, newWallet("key"), { passphrase: "pf", scryptN: 1024 });
+    const passFile = join(dir, "open.txt");
+    writeFileSync(passFile, "pf\n", { mode: 0o644 });
+    chmodSync(passFile, 0o644);
+    const r = await cli([...offline, "--wallet", path, "--json", "wallet", "show"], { CUSTODIA_WALLET_PASSPHRASE_FILE: passFile });
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.json.error.code).toBe("CONFIG_INVALID");
+    expect(r.json.error.message).toContain("chmod 600");
+    chmodSync(passFile, 0o600);
+    const ok = await cli([...offline, "--wallet", path, "--json", "wallet", "show"], { CUSTODIA_WALLET_PASSPHRASE_FILE: passFile });
+    expect(ok.code, ok.stderr).toBe(EXIT.OK);
+  });
+
+  it("encrypts a wallet reached through a symbolic link where it lives, leaving no plaintext copy", () => {
+    const real = join(dir, "real.json");
+    const link = join(dir, "link.json");
+    const w = newWallet("key");
+    saveWallet(real, w);
+    symlinkSync(real, link);
+    encryptWallet(link, "through", { scryptN: 1024 });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(JSON.parse(readFileSync(real, "utf8")).format).toBe("custodia-wallet/2");
+    expect(readFileSync(real, "utf8")).not.toContain(w.privateKey.slice(2));
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(loadWallet(link, "through")).toEqual(w);
   });
 });

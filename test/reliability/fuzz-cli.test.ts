@@ -36,6 +36,7 @@ import { operatorToken, setupCast, vaultRecords, type Cast } from "./support.js"
 
 const CASES = Math.max(1, Math.round(SIZES.fuzzCliCases));
 const CODES = new Set<string>(ERROR_CODES);
+const FUZZ_PASSPHRASE = "fuzz passphrase";
 const EXIT_CODES = new Set([0, 1, 2, 3, 4, 5]);
 const STACK = /\n\s+at [^\n]+:\d+:\d+/;
 const CASE_TIMEOUT_MS = 30_000;
@@ -138,6 +139,12 @@ describe("reliability: fuzzing every command-line command with hostile arguments
     const now = await net.admin.blockTime();
     await net.admin.registerAgreement({ partner: partnerAccount, purposes: 0b10, categories: 0b1111, validFrom: now - 60, validUntil: now + 86_400, termsHash: `0x${"22".repeat(32)}` });
     writeFileSync(join(pristine, "garbage.json"), "{not json");
+    {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCli(["--json", "wallet", "create", "--method", "key", "--wallet", join(pristine, "encrypted.json")], quietIo(out, err, { ...env, CUSTODIA_DATA_DIR: join(pristine, "data"), CUSTODIA_WALLET_PASSPHRASE: FUZZ_PASSPHRASE }));
+      expect(code, err.join("")).toBe(0);
+    }
     writeFileSync(join(pristine, "empty.json"), "");
     writeFileSync(join(pristine, "binary.bin"), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7919) % 256)));
     writeFileSync(join(pristine, "big.txt"), "x".repeat(3 * 1024 * 1024));
@@ -215,7 +222,19 @@ describe("reliability: fuzzing every command-line command with hostile arguments
       ...commands.map((c) => ({ weight: c.leaf ? 6 : 1, arbitrary: commandArb(c).map((argv) => ({ command: c.path.join(" "), argv })) })),
       { weight: 1, arbitrary: fc.array(fc.oneof(confined, fc.constantFrom("wallet", "consent", "partner", "admin", "audit", "--json", "--help")), { maxLength: 4 }).map((argv) => ({ command: "(anything)", argv })) },
     );
-    const envArb = fc.constantFrom<NodeJS.ProcessEnv[]>(env, env, env, { ...env, CUSTODIA_GATEWAY_URL: closed, CUSTODIA_RPC_URL: closed }, { ...env, CUSTODIA_WALLET: join(sandbox, "garbage.json") }, { ...env, CUSTODIA_DATA_DIR: join(sandbox, "missing-dir") }, { HOME: sandbox });
+    const envArb = fc.constantFrom<NodeJS.ProcessEnv[]>(
+      env,
+      env,
+      env,
+      { ...env, CUSTODIA_GATEWAY_URL: closed, CUSTODIA_RPC_URL: closed },
+      { ...env, CUSTODIA_WALLET: join(sandbox, "garbage.json") },
+      { ...env, CUSTODIA_DATA_DIR: join(sandbox, "missing-dir") },
+      { HOME: sandbox },
+      // an encrypted wallet: locked (no passphrase), opened, and a passphrase file that is not there
+      { ...env, CUSTODIA_WALLET: join(sandbox, "encrypted.json") },
+      { ...env, CUSTODIA_WALLET: join(sandbox, "encrypted.json"), CUSTODIA_WALLET_PASSPHRASE: FUZZ_PASSPHRASE },
+      { ...env, CUSTODIA_WALLET_PASSPHRASE_FILE: join(sandbox, "no-such-passphrase") },
+    );
 
     const failures: string[] = [];
     let failureCount = 0;
