@@ -37,11 +37,21 @@ export function leafHash(entry: Uint8Array): Uint8Array {
   if (!(entry instanceof Uint8Array)) {
     throw new CustodiaError("INVALID_ARGUMENT", "leaf entry must be a Uint8Array");
   }
-  const buf = new Uint8Array(1 + entry.length);
-  buf[0] = LEAF_PREFIX;
-  buf.set(entry, 1);
-  return sha256(buf);
+  const n = 1 + entry.length;
+  if (n > leafInput.length) leafInput = new Uint8Array(Math.max(n, 2 * leafInput.length));
+  leafInput[0] = LEAF_PREFIX;
+  leafInput.set(entry, 1);
+  return sha256(leafInput.subarray(0, n));
 }
+
+/*
+ * Hash inputs are assembled in buffers reused from call to call (the hash reads its input
+ * synchronously, and nothing else runs meanwhile): a fresh array per call of more than 64 bytes
+ * would be allocated outside V8's heap, which costs more than hashing it. Reopening a log hashes
+ * every entry and interior node again, and every append hashes one leaf and about one node.
+ */
+let leafInput = new Uint8Array(1024);
+const nodeInput = new Uint8Array(1 + 2 * HASH_SIZE);
 
 /**
  * The UTF-8 bytes of a JSON text and their RFC 9162 leaf hash, from one buffer: the leaf input
@@ -69,11 +79,10 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
 
 // Unchecked variant for internal use, where inputs are already known to be 32-byte hashes.
 function combine(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(1 + 2 * HASH_SIZE);
-  buf[0] = NODE_PREFIX;
-  buf.set(left, 1);
-  buf.set(right, 1 + HASH_SIZE);
-  return sha256(buf);
+  nodeInput[0] = NODE_PREFIX;
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + HASH_SIZE);
+  return sha256(nodeInput);
 }
 
 /**

@@ -244,7 +244,8 @@ export class DurableLog {
     const recorded = meta?.size ?? 0;
 
     const prefix = `${opts.name}/b/`;
-    const leaves: Uint8Array[] = [];
+    // leaves go straight into the tree: a million-entry log is not also held as a million arrays
+    const tree = new MerkleTree();
     const starts: number[] = [];
     const tags = new Map<string, number[]>();
     const stale: string[] = [];
@@ -273,7 +274,7 @@ export class DurableLog {
         starts.push(start);
         for (let j = 0; j < entries.length; j++) {
           const { tag, bytes } = entries[j]!;
-          leaves.push(leafHash(bytes));
+          tree.append(leafHash(bytes));
           if (tag !== "") addTag(tags, tag, start + j);
         }
         expected = start + entries.length;
@@ -285,8 +286,6 @@ export class DurableLog {
     if (!meta && stale.length > 0) {
       throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });
     }
-    const tree = MerkleTree.fromLeafHashes(leaves);
-    leaves.length = 0;
     const root = tree.rootAt(recorded);
     if (meta && !bytesEqual(root, fromHex(meta.root, 32))) {
       throw new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, {

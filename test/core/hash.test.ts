@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { bytesEqual, fromHex, sha256, toHex, toHex0x } from "../../core/hash.js";
 import { CustodiaError } from "../../core/errors.js";
@@ -5,6 +6,21 @@ import { CustodiaError } from "../../core/errors.js";
 describe("hashing helpers", () => {
   it("computes SHA-256 (FIPS 180-2 'abc' vector)", () => {
     expect(toHex(sha256(new TextEncoder().encode("abc")))).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  });
+
+  it("equals node's own SHA-256 for any input, each result its own array", () => {
+    const results: Array<[Uint8Array, string]> = [];
+    for (const n of [0, 1, 31, 32, 55, 56, 63, 64, 65, 127, 128, 1000, 5000]) {
+      const data = randomBytes(n);
+      const got = sha256(data);
+      expect(got).toBeInstanceOf(Uint8Array);
+      expect(got.length).toBe(32);
+      const want = createHash("sha256").update(data).digest("hex");
+      expect(toHex(got)).toBe(want);
+      results.push([got, want]);
+    }
+    // no result shares memory with a later one
+    for (const [got, want] of results) expect(toHex(got)).toBe(want);
   });
 
   it("round-trips hex with and without 0x", () => {
