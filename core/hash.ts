@@ -19,8 +19,20 @@ export function hashCanonical(value: unknown): Uint8Array {
   return sha256(canonicalBytes(value));
 }
 
+const HEX_CODES = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  const n = bytes.length;
+  if (n > 64) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  // Hashes and addresses, written out in JavaScript: a Buffer over a small array would first move
+  // the array's bytes out of V8's heap (one allocation and copy per call, ~5x the cost of this).
+  const codes = new Array<number>(2 * n);
+  for (let i = 0; i < n; i++) {
+    const v = bytes[i]!;
+    codes[2 * i] = HEX_CODES[v >> 4]!;
+    codes[2 * i + 1] = HEX_CODES[v & 15]!;
+  }
+  return String.fromCharCode.apply(null, codes);
 }
 
 /** 0x-prefixed lowercase hex, the form the ledgers use for bytes32. */

@@ -23,6 +23,17 @@ describe("hashing helpers", () => {
     for (const [got, want] of results) expect(toHex(got)).toBe(want);
   });
 
+  it("writes hex as Buffer does, for small arrays (written out in JavaScript) and large ones", () => {
+    for (let n = 0; n <= 130; n++) {
+      const data = new Uint8Array(randomBytes(n));
+      expect(toHex(data), String(n)).toBe(Buffer.from(data).toString("hex"));
+      // a view into a larger buffer reads only its own bytes
+      const wide = randomBytes(n + 8);
+      const view = new Uint8Array(wide.buffer, wide.byteOffset + 3, n);
+      expect(toHex(view), `view ${n}`).toBe(wide.subarray(3, 3 + n).toString("hex"));
+    }
+  });
+
   it("round-trips hex with and without 0x", () => {
     const b = new Uint8Array([0, 1, 254, 255]);
     expect(toHex0x(b)).toBe("0x0001feff");
