@@ -5,7 +5,8 @@
  *
  * `clients` concurrent callers each loop "append, await the durable receipt"; every batch is one
  * `db.batch(..., { sync: true })`. Entries are audit-event-sized JSON objects (~250 bytes), each
- * tagged with a subject address as the gateway tags them. Prints CPU µs per append (all threads).
+ * tagged with a subject address as the gateway tags them. Prints CPU µs per append (all threads),
+ * then the time to open the log again (what a restart costs: every entry is read and hashed).
  * The log lives in a `sublevel("audit", { valueEncoding: "view" })`; with ROOT=1 it is given the
  * root Level itself (its `name` namespaces the keys), which saves the sublevel's second encoding
  * pass per operation.
@@ -73,5 +74,12 @@ console.log(
   }),
 );
 await log.close();
+
+// A restart: opening the log reads every batch record and rebuilds the tree and the tag index.
+const r0 = performance.now();
+const reopened = await DurableLog.open(store, { logId: `0x${"ab".repeat(32)}`, name: "bench", sync });
+const reopenMs = performance.now() - r0;
+console.log(JSON.stringify({ reopenedEntries: reopened.size, reopenSeconds: +(reopenMs / 1000).toFixed(2), reopenUsPerEntry: +((reopenMs * 1000) / reopened.size).toFixed(2), rssMB: Math.round(process.memoryUsage().rss / 1e6) }));
+await reopened.close();
 await db.close();
 rmSync(dir, { recursive: true, force: true });
