@@ -8,7 +8,7 @@
  * file is a WALLET_* error that ends a command with exit code 5.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { SigningKey, Wallet, computeAddress, getBytes } from "ethers";
@@ -183,6 +183,18 @@ function syncFolder(dir: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** WALLET_EXISTS when something is at `path` (also a dangling link): checked before asking for a passphrase. */
+export function refuseExistingWallet(path: string): void {
+  let there = false;
+  try {
+    lstatSync(path);
+    there = true;
+  } catch {
+    // nothing there
+  }
+  if (there) throw walletError("WALLET_EXISTS", `a wallet already exists at ${path}; pass --force to replace it (its key is then lost for good)`);
 }
 
 /** Creates a wallet with a fresh key and writes it to `path` (see saveWallet for the rules). */

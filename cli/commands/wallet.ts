@@ -44,9 +44,9 @@ import { logIdFor } from "../../core/logs.js";
 import { GatewayClient, type ConsentSubmissionResult, type GatewayHealth, type HistoryEntry, type MyData, type SignedDataRequest } from "../gateway-http.js";
 import { CliError, EXIT, printResult, type ExitCode } from "../io.js";
 import type { CommandContext } from "../main.js";
-import { DID_METHODS, createWallet, didAccount, didEthrChainId, encryptWallet, isEncryptedWallet, loadWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
+import { DID_METHODS, createWallet, didAccount, didEthrChainId, encryptWallet, isEncryptedWallet, loadWallet, refuseExistingWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
 
-const UNENCRYPTED_HINT = "The key is not encrypted (the file's mode protects it): set CUSTODIA_WALLET_PASSPHRASE or CUSTODIA_WALLET_PASSPHRASE_FILE and run `custodia wallet encrypt`.";
+const UNENCRYPTED_HINT = "The key is not encrypted (the file's mode protects it): `custodia wallet encrypt` encrypts it under a passphrase.";
 
 /* ================================================================ inputs */
 
@@ -688,6 +688,7 @@ export function registerWallet(program: Command, ctx: CommandContext): void {
               throw new CliError("CONFIG_INVALID", "a did:ethr names its chain, and none is known: pass --chain-id (31337 for the embedded network), --data-dir of a running network, or use --method key", EXIT.USAGE);
             });
         }
+        if (opts.force !== true) refuseExistingWallet(settings.walletPath); // before any passphrase is asked for
         const passphrase = opts.encrypt === true || settings.walletPassphrase !== undefined ? await newPassphrase(ctx) : undefined;
         const encrypted = passphrase !== undefined;
         const w = createWallet(settings.walletPath, method, { ...(chainId !== undefined ? { chainId } : {}), force: opts.force === true, ...(passphrase !== undefined ? { passphrase } : {}) });

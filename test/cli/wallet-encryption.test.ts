@@ -331,6 +331,13 @@ describe("passphrases typed at a terminal", () => {
     expect(mismatch.prompts).toHaveLength(2);
     expect(() => statSync(path)).toThrow();
 
+    // an existing wallet is refused before anything is asked
+    saveWallet(join(dir, "taken.json"), newWallet("key"));
+    const taken = typist("x", "x");
+    const refused = await cli([...offline, "--wallet", join(dir, "taken.json"), "--json", "wallet", "create", "--method", "key", "--encrypt"], {}, taken);
+    expect(refused.json.error.code).toBe("WALLET_EXISTS");
+    expect(taken.prompts).toEqual([]);
+
     const ok = typist("typed pass", "typed pass");
     const r = await cli([...offline, "--wallet", path, "--json", "wallet", "create", "--method", "key", "--encrypt"], {}, ok);
     expect(r.code, r.stderr).toBe(EXIT.OK);
