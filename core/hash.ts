@@ -5,9 +5,9 @@ import { CustodiaError } from "./errors.js";
 /** SHA-256 of bytes, as a fresh 32-byte array. */
 export function sha256(data: Uint8Array): Uint8Array {
   // One-shot hashing (no Hash object per call): this runs for every log entry and tree node. The
-  // digest comes back as a "binary" (latin1) string and is copied into an array small enough for V8 to keep
-  // on its own heap: a Buffer digest is a malloc'd backing store per call, and that allocation
-  // (and its release by the GC) cost about three times the hash of a 65-byte tree node.
+  // digest comes back as a "binary" (latin1) string and is copied into an array small enough for
+  // V8 to keep on its own heap: a Buffer digest is a malloc'd backing store per call, and that
+  // allocation (and its release by the GC) cost about three times the hash of a 65-byte node.
   const digest = hash("sha256", data, "binary");
   const out = new Uint8Array(32);
   for (let i = 0; i < 32; i++) out[i] = digest.charCodeAt(i);

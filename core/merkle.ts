@@ -38,10 +38,11 @@ export function leafHash(entry: Uint8Array): Uint8Array {
     throw new CustodiaError("INVALID_ARGUMENT", "leaf entry must be a Uint8Array");
   }
   const n = 1 + entry.length;
-  if (n > leafInput.length) leafInput = new Uint8Array(Math.max(n, 2 * leafInput.length));
-  leafInput[0] = LEAF_PREFIX;
-  leafInput.set(entry, 1);
-  return sha256(leafInput.subarray(0, n));
+  // an outsized entry gets an input of its own rather than growing the shared one for good
+  const input = n <= leafInput.length ? leafInput : n <= MAX_SHARED_LEAF_INPUT ? (leafInput = new Uint8Array(Math.max(n, 2 * leafInput.length))) : new Uint8Array(n);
+  input[0] = LEAF_PREFIX;
+  input.set(entry, 1);
+  return sha256(input.subarray(0, n));
 }
 
 /*
@@ -51,6 +52,7 @@ export function leafHash(entry: Uint8Array): Uint8Array {
  * every entry and interior node again, and every append hashes one leaf and about one node.
  */
 let leafInput = new Uint8Array(1024);
+const MAX_SHARED_LEAF_INPUT = 64 * 1024;
 const nodeInput = new Uint8Array(1 + 2 * HASH_SIZE);
 
 /**
