@@ -69,10 +69,13 @@ export function buildProgram(io: CliIo, setExit: (code: ExitCode) => void): Comm
     .configureOutput(output(io));
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  // resolved once per command (on first use, after the flags are parsed): it reads
+  // deployment.json and the wallet passphrase file, and a command asks for it several times
+  let settings: NetworkSettings | undefined;
   const ctx: CommandContext = {
     io,
     globals,
-    settings: () => resolveSettings(globals(), io),
+    settings: () => (settings ??= resolveSettings(globals(), io)),
     json: () => globals().json === true,
     action:
       (fn) =>
