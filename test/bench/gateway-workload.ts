@@ -83,3 +83,19 @@ export function cpuOf(pid: number | undefined): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Busy CPU time of the whole machine, µs: every core's user, nice, system, irq and softirq time
+ * (Linux /proc/stat; undefined elsewhere). Over a round it counts everything the round cost — both
+ * servers' threads, the load generator, the ledger node and the kernel's share of loopback TCP.
+ */
+export function machineBusy(): number | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal …
+    return ((f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 1e6) / TICKS_PER_SEC;
+  } catch {
+    return undefined;
+  }
+}

@@ -8,6 +8,11 @@
  * gateway, peer … — and each side's figures are over all its rounds: a slow spell falls on both.
  * Latency percentiles are over every response of every round.
  *
+ * On Linux it also reads the whole machine's busy CPU over each side's rounds (`machine`): the load
+ * generator shares the cores with the server it drives, so the ratio can never pass what the two
+ * sides' machine CPU per request allows (`ceilingRatio`: the ratio the gateway would reach using
+ * the cores as fully as the peer did).
+ *
  * Last line: {"rps":..,"p99ms":..,"bareRps":..,"ratio":..,...}
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -18,13 +23,15 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { startNetwork } from "../../contracts/network.js";
 import { readyUrl } from "../helpers/child-process.js";
-import { cpuOf, ingestWorkload, rotating, seedWorkload } from "./gateway-workload.js";
+import { availableParallelism } from "node:os";
+import { cpuOf, ingestWorkload, machineBusy, rotating, seedWorkload } from "./gateway-workload.js";
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(`usage: npm run bench:gateway
   Partners' data requests against a gateway with everything on, and the same requests against a
   bare Fastify route, in alternating rounds; the last line is one JSON object (rps, p99ms, bareRps,
-  ratio, ...). Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds),
+  ratio, ..., machine: each side's machine CPU per request, how busy the cores were, and the
+  ratio's ceiling on this machine). Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds),
   BENCH_ROUNDS (5), BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers),
   BENCH_PEER (same-bytes: the peer answers the bytes of a gateway answer; shape: a smaller body of
   the same shape, the peer until stop 13), BENCH_WARMUP_SECONDS (2, each side, before the rounds);
@@ -39,6 +46,7 @@ const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
 const SUBJECTS = Number(process.env["BENCH_SUBJECTS"] ?? 200);
 const WARMUP = Math.max(1, Math.round(Number(process.env["BENCH_WARMUP_SECONDS"] ?? 2)));
 const ROUNDS = Math.max(1, Math.round(Number(process.env["BENCH_ROUNDS"] ?? 5)));
+const CORES = availableParallelism();
 const log = (s: string): void => void process.stderr.write(`bench:gateway: ${s}\n`);
 const peerMode = process.env["BENCH_PEER"] ?? "same-bytes";
 if (peerMode !== "same-bytes" && peerMode !== "shape") {
@@ -71,6 +79,8 @@ class Side {
   errors = 0;
   readonly latencies: number[] = [];
   readonly perRound: number[] = [];
+  /** The whole machine's busy CPU time over the rounds, µs (undefined off Linux). */
+  machineUs: number | undefined = 0;
   private readonly cpu: Record<string, number> = {};
   constructor(private readonly pids: Record<string, number | undefined>) {}
 
@@ -78,8 +88,11 @@ class Side {
   async round(opts: autocannon.Options): Promise<void> {
     const before = Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, cpuOf(pid)]));
     const self0 = process.cpuUsage();
+    const machine0 = machineBusy();
     const res = await run(opts, (ms) => this.latencies.push(ms));
+    const machine1 = machineBusy();
     const self = process.cpuUsage(self0);
+    this.machineUs = this.machineUs === undefined || machine0 === undefined || machine1 === undefined ? undefined : this.machineUs + (machine1 - machine0);
     for (const [k, pid] of Object.entries(this.pids)) {
       const a = before[k];
       const b = cpuOf(pid);
@@ -100,6 +113,16 @@ class Side {
   percentile(p: number): number {
     const sorted = Float64Array.from(this.latencies).sort();
     return sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! * 10) / 10;
+  }
+
+  /** The machine's busy CPU µs per request, everything included (Linux only). */
+  machineUsPerReq(): number | undefined {
+    return this.machineUs === undefined ? undefined : this.machineUs / Math.max(1, this.requests);
+  }
+
+  /** The share of the machine's cores that was busy over the rounds (Linux only). */
+  utilisation(): number | undefined {
+    return this.machineUs === undefined ? undefined : this.machineUs / (this.seconds * 1e6 * CORES);
   }
 
   /** CPU µs per request of each process over the measured rounds (Linux only, but the load generator's). */
@@ -161,6 +184,14 @@ try {
   const ok2xx = g.requests - g.non2xx;
   const gCpu = g.cpuUsPerReq();
   const bCpu = b.cpuUsPerReq();
+  function machineSummary() {
+    const gm = g.machineUsPerReq();
+    const bm = b.machineUsPerReq();
+    const gu = g.utilisation();
+    const bu = b.utilisation();
+    if (gm === undefined || bm === undefined || gu === undefined || bu === undefined) return undefined;
+    return { cores: CORES, gatewayUsPerReq: Math.round(gm), bareUsPerReq: Math.round(bm), gatewayUtilisation: Number(gu.toFixed(3)), bareUtilisation: Number(bu.toFixed(3)), ceilingRatio: Number((bm / gm).toFixed(3)) };
+  }
   const roundRatios = g.perRound.map((x, k) => x / b.perRound[k]!).sort((x, y) => x - y);
   const result = {
     rps: Math.round(g.rps),
@@ -185,7 +216,16 @@ try {
     acknowledged: ok2xx,
     // CPU µs per request of each process over the measured rounds (Linux only)
     cpuUsPerReq: { gateway: gCpu, bare: bCpu },
+    // The whole machine (servers, load generator, ledger node, kernel): busy CPU µs per request and
+    // the share of its cores in use, per side. The load generator shares the cores, so a side that
+    // keeps them all busy cannot go faster; the gateway's ceiling is the ratio it would reach at
+    // the peer's utilisation with its own machine cost per request.
+    machine: machineSummary(),
   };
+  if (result.machine) {
+    const m = result.machine;
+    process.stdout.write(`\nmachine  ${CORES} cores; gateway rounds ${m.gatewayUsPerReq} µs/req at ${Math.round(m.gatewayUtilisation * 100)} % busy, fastify rounds ${m.bareUsPerReq} µs/req at ${Math.round(m.bareUtilisation * 100)} % busy; ceiling ratio at the peer's utilisation ${m.ceilingRatio}\n`);
+  }
   process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx)\n`);
   process.stdout.write(`fastify  ${result.bareRps} req/s  p99 ${result.bareP99ms} ms\nratio    ${result.ratio}\n`);
   if (gCpu["server"] !== undefined && bCpu["server"] !== undefined) {
