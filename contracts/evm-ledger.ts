@@ -16,7 +16,7 @@ import {
   type TransactionResponse,
 } from "ethers";
 import { CustodiaError } from "../core/errors.js";
-import { Role, roleName, type Address, type Agreement, type AnchoredCheckpoint, type Bytes32, type Checkpoint, type ConsentState, type DataCommitment, type Member, type PermissionCheck, PERMISSION_REASONS } from "../core/domain.js";
+import { Role, flatString, roleName, type Address, type Agreement, type AnchoredCheckpoint, type Bytes32, type Checkpoint, type ConsentState, type DataCommitment, type Member, type PermissionCheck, PERMISSION_REASONS } from "../core/domain.js";
 import { custodiaDomain, type ConsentGrantMessage, type ConsentRevokeMessage, type DataCommitmentMessage, type Eip712Domain } from "../core/eip712.js";
 import type {
   AgreementInput,
@@ -81,7 +81,7 @@ function checksumAddress(hex40: string): string {
   const lower = hex40.toLowerCase();
   let out = checksummed.get(lower);
   if (out === undefined) {
-    out = getAddress(`0x${lower}`);
+    out = flatString(getAddress(`0x${lower}`));
     if (checksummed.size >= CHECKSUM_MEMO_MAX) checksummed.clear();
     checksummed.set(lower, out);
   }

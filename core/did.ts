@@ -1,5 +1,5 @@
 import { SigningKey, computeAddress, decodeBase58, encodeBase58, getAddress, getBytes, hexlify } from "ethers";
-import type { Address } from "./domain.js";
+import { flatString, type Address } from "./domain.js";
 import { CustodiaError } from "./errors.js";
 
 /** DID methods Custodia resolves (the gateway authenticates them; auditors and wallets read them). */
@@ -35,8 +35,8 @@ export function parseDid(did: string): DidInfo {
   if (method === "ethr") {
     const id = did.slice(did.lastIndexOf(":") + 1);
     try {
-      if (/^0x[0-9a-fA-F]{40}$/.test(id)) return { did, method, account: getAddress(id) as Address, keyType: "ethr" };
-      if (/^0x0[23][0-9a-fA-F]{64}$/.test(id)) return { did, method, account: computeAddress(id) as Address, keyType: "ethr" };
+      if (/^0x[0-9a-fA-F]{40}$/.test(id)) return { did, method, account: flatString(getAddress(id) as Address), keyType: "ethr" };
+      if (/^0x0[23][0-9a-fA-F]{64}$/.test(id)) return { did, method, account: flatString(computeAddress(id) as Address), keyType: "ethr" };
     } catch (e) {
       throw new CustodiaError("INVALID_DID", "did:ethr carries a bad address checksum or an invalid public key", undefined, { cause: e });
     }
@@ -55,7 +55,7 @@ export function parseDid(did: string): DidInfo {
     if (bytes[0] === SECP256K1_PUB[0] && bytes[1] === SECP256K1_PUB[1] && bytes.length === 35) {
       try {
         const pub = SigningKey.computePublicKey(hexlify(bytes.slice(2)), false);
-        return { did, method, account: computeAddress(pub) as Address, keyType: "secp256k1" };
+        return { did, method, account: flatString(computeAddress(pub) as Address), keyType: "secp256k1" };
       } catch (e) {
         throw new CustodiaError("INVALID_DID", "did:key carries an invalid secp256k1 key", undefined, { cause: e });
       }

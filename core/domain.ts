@@ -351,6 +351,16 @@ export function canonicalAccessEvent(e: AccessEvent): string {
 }
 
 /** Printable ASCII but `"` and `\`: such a string's JSON form is the string in quotes. */
+/**
+ * The same text as one flat string. ethers builds addresses and hashes by concatenation, and V8
+ * keeps such a string as a tree of pieces: every regular-expression test, comparison and write of
+ * it then takes a slow path (a regex test on a checksummed address ran at half speed). Values that
+ * are memoised and used on every request are flattened once, here.
+ */
+export function flatString<T extends string>(s: T): T {
+  return JSON.parse(JSON.stringify(s)) as T;
+}
+
 const PLAIN_JSON_STRING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**

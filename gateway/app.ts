@@ -6,7 +6,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { getAddress, type Wallet } from "ethers";
-import { CATEGORIES, canonicalAccessEvent, categoryMask, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
+import { CATEGORIES, canonicalAccessEvent, categoryMask, flatString, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
 import { runIdOf, segmentRun, toDecisionRecord } from "../analytics/model.js";
 import type { Profile, Transaction } from "../analytics/features.js";
 import type { ExplanationStore } from "./explanations.js";
@@ -76,7 +76,7 @@ function toAddress(value: string): Address {
   let a = checksummed.get(value);
   if (!a) {
     try {
-      a = getAddress(value) as Address;
+      a = flatString(getAddress(value) as Address);
     } catch {
       throw new CustodiaError("INVALID_ADDRESS", "not a valid address (mixed-case addresses must carry a valid EIP-55 checksum)");
     }

@@ -1,7 +1,7 @@
 import type { AbstractSublevel } from "abstract-level";
 import { consentKey } from "../core/eip712.js";
 import { CustodiaError } from "../core/errors.js";
-import type { Address, Agreement, Bytes32, ConsentState, Member, PermissionCheck } from "../core/domain.js";
+import { flatString, type Address, type Agreement, type Bytes32, type ConsentState, type Member, type PermissionCheck } from "../core/domain.js";
 import type { LedgerEvent, LedgerPort } from "../core/ledger.js";
 import type { HeadFeed } from "./head-feed.js";
 import { needsBlockTime, stateChange, type StateLookup } from "../core/ledger-state.js";
@@ -274,7 +274,7 @@ export class LedgerView {
     const memoKey = `${subject}${partner}${purpose}`;
     let key = this.keyMemo.get(memoKey);
     if (!key) {
-      key = consentKey(subject, partner, purpose);
+      key = flatString(consentKey(subject, partner, purpose));
       if (this.keyMemo.size >= 100_000) this.keyMemo.clear();
       this.keyMemo.set(memoKey, key);
     }

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { canonicalize } from "../../core/jcs.js";
 import {
   canonicalAccessEvent,
+  flatString,
   type AccessEvent,
   type Address,
   type Bytes32,
@@ -89,6 +90,18 @@ describe("roles and reasons", () => {
   it("start the permission reasons with OK, as the ledger enum does", () => {
     expect(PERMISSION_REASONS[0]).toBe("OK");
     expect(new Set(PERMISSION_REASONS).size).toBe(PERMISSION_REASONS.length);
+  });
+});
+
+describe("flatString", () => {
+  it("returns the same text, whatever it holds", () => {
+    // lone surrogates, quotes, backslashes, control characters and astral characters survive
+    for (const s of ["", "0x" + "ab".repeat(20), '"\\\n\u0000', "\ud800", "a\udc00b", "😀", "x".repeat(10_000)]) expect(flatString(s)).toBe(s);
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => flatString(s) === s));
+    // a string built piece by piece, as ethers builds addresses
+    let built = "0x";
+    for (let i = 0; i < 40; i++) built += (i % 16).toString(16);
+    expect(flatString(built)).toBe(built);
   });
 });
 
