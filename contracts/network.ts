@@ -7,6 +7,7 @@ import { didHash, ethrDid, type Address } from "../core/domain.js";
 import { deployCustodia, type Deployment } from "./deploy.js";
 import { startEmbeddedNode, EMBEDDED_CHAIN_ID, type EmbeddedNode } from "./embedded-node.js";
 import { EvmLedger, jsonRpcProvider } from "./evm-ledger.js";
+import { OffThreadWallet } from "./off-thread-wallet.js";
 
 /**
  * Brings up the EVM side of a Custodia network: either the embedded node (default) or an external
@@ -103,9 +104,14 @@ export function loadOrCreateKeys(dataDir: string, cfg: Pick<NetworkConfig, "admi
   return keys;
 }
 
-function wallet(key: string, name: string, provider: JsonRpcProvider): Wallet {
+/**
+ * A wallet of one of the network's keys. The gateway's signs on a thread of its own: it anchors
+ * checkpoints and relays consents while serving requests, and a signature on its event loop held
+ * every request in flight.
+ */
+function wallet(key: string, name: string, provider: JsonRpcProvider, offThread = false): Wallet {
   try {
-    return new Wallet(key, provider);
+    return offThread ? new OffThreadWallet(key, provider) : new Wallet(key, provider);
   } catch (e) {
     throw new CustodiaError("CONFIG_INVALID", `the ${name} key is not a valid secp256k1 private key`, undefined, { cause: e });
   }
@@ -132,7 +138,7 @@ export async function startNetwork(cfg: NetworkConfig): Promise<Network> {
     const provider = jsonRpcProvider(rpcUrl, chainId);
     const keys = loadOrCreateKeys(cfg.dataDir, cfg);
     const adminWallet = wallet(keys.admin, "admin", provider);
-    const gatewayWallet = wallet(keys.gateway, "gateway", provider);
+    const gatewayWallet = wallet(keys.gateway, "gateway", provider, true);
 
     if (node) await fundFromDevAccount(provider, [adminWallet.address, gatewayWallet.address]);
 
