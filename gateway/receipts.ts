@@ -1,9 +1,10 @@
-import { ES256KSigner, createJWT } from "did-jwt";
+import { ES256KSigner, createJWT, type Signer } from "did-jwt";
 import { getBytes, type Wallet } from "ethers";
+import { OffThreadWallet } from "../contracts/off-thread-wallet.js";
 import { categoriesFromMask, didHash, purposeById, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
 import type { ConsentGrantMessage, ConsentRevokeMessage } from "../core/eip712.js";
 import { CustodiaError } from "../core/errors.js";
-import { hashCanonical, toHex0x } from "../core/hash.js";
+import { hashCanonical, sha256, toHex0x } from "../core/hash.js";
 import { parseDid } from "../core/did.js";
 
 /**
@@ -75,7 +76,21 @@ export async function issueConsentReceipt(
   };
   return createJWT(
     { sub: subjectDid, nbf: args.nowSec, iat: args.nowSec, vc, jti: `urn:custodia:receipt:${args.txId}` },
-    { issuer: issuer.did, signer: ES256KSigner(getBytes(issuer.wallet.privateKey)) },
+    { issuer: issuer.did, signer: es256kSigner(issuer.wallet) },
     { alg: "ES256K", typ: "JWT" },
   );
+}
+
+/**
+ * did-jwt's ES256K signer for the wallet: ECDSA over the SHA-256 of the signing input, `r‖s` in
+ * base64url. A wallet with a signing thread computes the signature there, so a consent relay does
+ * not hold the requests in flight; the signature is the same (RFC 6979, low s; tested).
+ */
+export function es256kSigner(wallet: Wallet): Signer {
+  if (!(wallet instanceof OffThreadWallet)) return ES256KSigner(getBytes(wallet.privateKey));
+  return async (data: string | Uint8Array) => {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const sig = await wallet.signDigest(toHex0x(sha256(bytes)));
+    return Buffer.concat([getBytes(sig.r), getBytes(sig.s)]).toString("base64url");
+  };
 }

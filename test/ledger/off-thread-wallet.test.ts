@@ -2,7 +2,9 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { Transaction, Wallet, getBytes, verifyMessage } from "ethers";
+import { ES256KSigner } from "did-jwt";
 import { OffThreadWallet, SigningThread } from "../../contracts/off-thread-wallet.js";
+import { es256kSigner } from "../../gateway/receipts.js";
 import { CustodiaError } from "../../core/errors.js";
 
 const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -39,6 +41,16 @@ describe("OffThreadWallet", () => {
       expect(signed).toBe(await plain.signTransaction(tx));
       expect(Transaction.from(signed).from).toBe(plain.address);
     }
+  });
+
+  it("signs a consent receipt's JWT (ES256K) exactly as did-jwt's own signer does", async () => {
+    const ours = es256kSigner(wallet);
+    const theirs = ES256KSigner(getBytes(KEY));
+    for (const data of ["eyJhbGciOiJFUzI1NksifQ.eyJzdWIiOiJ4In0", "", "ünïcødé", getBytes("0x00ff")]) {
+      expect(await ours(data)).toBe(await theirs(data));
+    }
+    // a plain wallet gets did-jwt's signer itself
+    expect(await es256kSigner(plain)("x")).toBe(await theirs("x"));
   });
 
   it("refuses a transaction from another account", async () => {
