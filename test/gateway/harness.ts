@@ -19,6 +19,7 @@ import { EvmLedger } from "../../contracts/evm-ledger.js";
 import { createGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.js";
 import type { GatewayConfig } from "../../gateway/config.js";
 import { compileOnce, fundedWallet, hardhatProvider } from "../helpers/hardhat.js";
+import { OffThreadWallet } from "../../contracts/off-thread-wallet.js";
 
 export const CHAIN_ID = 31337;
 
@@ -87,7 +88,8 @@ export async function startTestGateway(options: { config?: Partial<GatewayConfig
   const adminWallet = await fundedWallet(provider);
   const deployment = await deployCustodia(adminWallet);
   const admin = new EvmLedger({ provider, address: deployment.custodia, signer: adminWallet, deployBlock: deployment.deployBlock, pollMs: 20 });
-  const gatewayWallet = await fundedWallet(provider);
+  // the gateway signs on a thread of its own, as contracts/network.ts sets it up in production
+  const gatewayWallet = new OffThreadWallet((await fundedWallet(provider)).privateKey, provider);
   const gwDid = ethrDid(CHAIN_ID, gatewayWallet.address);
   const org = toHex0x(sha256(new TextEncoder().encode("test org")));
   await admin.registerMember({ account: gatewayWallet.address as Address, didHash: didHash(gwDid), role: "GATEWAY", orgHash: org });
