@@ -350,17 +350,18 @@ export function canonicalAccessEvent(e: AccessEvent): string {
   return `{"actor":${actor},"agreementId":${agreementId},"at":${at},"block":${e.block},"categories":${e.categories},"consentKey":${consentKey},"decision":${decision},"kind":"access","partner":${partner},"purpose":${purpose},"reason":${reason},"requestId":${requestId},"subject":${subject},"time":${e.time}}`;
 }
 
-/** Printable ASCII but `"` and `\`: such a string's JSON form is the string in quotes. */
 /**
  * The same text as one flat string. ethers builds addresses and hashes by concatenation, and V8
  * keeps such a string as a tree of pieces: every regular-expression test, comparison and write of
- * it then takes a slow path (a regex test on a checksummed address ran at half speed). Values that
- * are memoised and used on every request are flattened once, here.
+ * it then takes a slow path (a regex test on a checksummed address ran at half speed). Values used
+ * on every request (memoised addresses and consent keys, a token's account) are flattened once,
+ * when they are made.
  */
 export function flatString<T extends string>(s: T): T {
   return JSON.parse(JSON.stringify(s)) as T;
 }
 
+/** Printable ASCII but `"` and `\`: such a string's JSON form is the string in quotes. */
 const PLAIN_JSON_STRING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**

@@ -6,7 +6,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { getAddress, type Wallet } from "ethers";
-import { CATEGORIES, canonicalAccessEvent, categoryMask, flatString, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord } from "../core/domain.js";
+import { CATEGORIES, canonicalAccessEvent, categoryMask, flatString, purposeId, type AccessEvent, type Address, type Bytes32, type ConsentRecord, type PermissionReason } from "../core/domain.js";
 import { runIdOf, segmentRun, toDecisionRecord } from "../analytics/model.js";
 import type { Profile, Transaction } from "../analytics/features.js";
 import type { ExplanationStore } from "./explanations.js";
@@ -104,9 +104,10 @@ const projectionJson = new WeakMap<object, string>();
  * A DataResultT answer as JSON text, with the projection's cached text as its data. Every string
  * in it is the gateway's own and plain ASCII without quotes or backslashes — a checksummed address,
  * a decision and reason code, a log name, hex hashes — so each goes between quotes as it is (a
- * JSON.stringify call per field cost ~2 % of the busy thread). The route tests parse this text.
+ * JSON.stringify call per field cost ~2 % of the busy thread). The types say so; the route tests
+ * parse this text and compare it with the same answer serialised by the schema (POST /v1/data/query).
  */
-function dataResultJson(r: { subject: Address; decision: "allow" | "deny"; reason: string; block: number; receipt: ReturnType<typeof receiptOf>; data?: unknown }): string {
+function dataResultJson(r: { subject: Address; decision: "allow" | "deny"; reason: PermissionReason | "SUBJECT_ERASED"; block: number; receipt: ReturnType<typeof receiptOf>; data?: unknown }): string {
   let data = "null";
   if (typeof r.data === "object" && r.data !== null) {
     const cached = projectionJson.get(r.data);
@@ -272,7 +273,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       time: args.time,
     };
     const receipt = await deps.logs.access.appendCanonical(canonicalAccessEvent(entry), subjectTag(args.subject));
-    return { subject: args.subject, decision: entry.decision, reason: String(reason), block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
+    return { subject: args.subject, decision: entry.decision, reason: reason as PermissionReason | "SUBJECT_ERASED", block: args.block, receipt: receiptOf("access", receipt), ...(allowed ? { data } : {}) };
   }
 
   /** Decisions for many subjects at one fresh block (or, in strict mode, asked of the ledger). */
@@ -283,7 +284,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       const decisions = await Promise.all(
         subjects.map(async (subject) => {
           const check = await deps.ledger.checkPermission({ subject, partner, purpose, categories, time }, { block });
-          return { ...check, consentKey: consentKey(subject, partner, purpose) };
+          return { allowed: check.allowed, reason: check.reason, agreementId: check.agreementId, consentKey: consentKey(subject, partner, purpose) };
         }),
       );
       return { block, time, decisions };

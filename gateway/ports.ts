@@ -4,7 +4,7 @@ import type { Address, Bytes32 } from "../core/domain.js";
 export interface AppendReceipt {
   logId: Bytes32;
   index: number;
-  leafHash: string;
+  leafHash: Bytes32;
   treeSize: number;
 }
 
