@@ -3,7 +3,7 @@
  * the contracts deployed once, state under ./data — or against an external JSON-RPC endpoint.
  */
 import { mkdirSync } from "node:fs";
-import { Wallet } from "ethers";
+import { OffThreadWallet } from "../contracts/off-thread-wallet.js";
 import { didHash, type Address } from "../core/domain.js";
 import { CustodiaError, isCustodiaError } from "../core/errors.js";
 import { loadOrCreateKeys, networkConfigFromEnv, startNetwork } from "../contracts/network.js";
@@ -54,7 +54,8 @@ async function startOnFabric(dataDir: string, log: (line: string) => void): Prom
   try {
     mkdirSync(dataDir, { recursive: true });
     const keys = loadOrCreateKeys(dataDir, process.env["CUSTODIA_GATEWAY_KEY"] ? { gatewayKey: process.env["CUSTODIA_GATEWAY_KEY"] } : {});
-    const wallet = new Wallet(keys.gateway);
+    // the gateway key signs on a thread of its own, as on the EVM path (contracts/network.ts)
+    const wallet = new OffThreadWallet(keys.gateway);
     const domain = await ledger.eip712Domain();
     const account = await ledger.account();
     const rt = await createGatewayRuntime({

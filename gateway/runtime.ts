@@ -26,6 +26,7 @@ import type { VaultCodec, VaultPort } from "./ports.js";
 import { CachedVault } from "./vault-cache.js";
 import { ExplanationStore } from "./explanations.js";
 import { startControllerSync, type ControllerLedger } from "./controller-sync.js";
+import { OffThreadWallet } from "../contracts/off-thread-wallet.js";
 
 export interface GatewayRuntimeOptions {
   /** Gateway state lives in <dataDir>/gateway (LevelDB) next to the ledger's files. */
@@ -114,6 +115,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
   // account; on Fabric (no DID registry) the did:key of its key.
   const did = fabric ? secp256k1DidKey(opts.wallet.signingKey.publicKey) : ethrDid(opts.chainId, await opts.wallet.getAddress());
   const account = getAddress(await opts.ledger.account()) as Address;
+  // a key that signs on a thread of its own loads it now, not on the first anchor or relayed consent
+  if (opts.wallet instanceof OffThreadWallet) opts.wallet.warm();
 
   const db = new Level<string, unknown>(join(opts.dataDir, "gateway"), { valueEncoding: "json" });
   await db.open();
