@@ -84,17 +84,28 @@ export function cpuOf(pid: number | undefined): number | undefined {
   }
 }
 
+/** The whole machine's CPU time by kind, µs, summed over every core (Linux /proc/stat). */
+export interface MachineTimes {
+  /** user, nice, system, irq and softirq: work done, by anything on the machine. */
+  busy: number;
+  /** waiting for I/O with nothing to run. */
+  iowait: number;
+  /** taken by the hypervisor for other guests. */
+  steal: number;
+}
+
 /**
- * Busy CPU time of the whole machine, µs: every core's user, nice, system, irq and softirq time
- * (Linux /proc/stat; undefined elsewhere). Over a round it counts everything the round cost — both
- * servers' threads, the load generator, the ledger node and the kernel's share of loopback TCP.
+ * The machine's CPU time so far (undefined off Linux). Over a round it counts everything the round
+ * cost — both servers' threads, the load generator, the ledger node, the kernel's share of loopback
+ * TCP — and anything else that ran meanwhile.
  */
-export function machineBusy(): number | undefined {
+export function machineTimes(): MachineTimes | undefined {
   try {
     const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+    // cpu  user nice system idle iowait irq softirq steal …
     const f = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal …
-    return ((f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 1e6) / TICKS_PER_SEC;
+    const us = (ticks: number): number => (ticks * 1e6) / TICKS_PER_SEC;
+    return { busy: us(f[0]! + f[1]! + f[2]! + f[5]! + f[6]!), iowait: us(f[4]!), steal: us(f[7] ?? 0) };
   } catch {
     return undefined;
   }

@@ -8,30 +8,30 @@
  * gateway, peer … — and each side's figures are over all its rounds: a slow spell falls on both.
  * Latency percentiles are over every response of every round.
  *
- * On Linux it also reads the whole machine's busy CPU over each side's rounds (`machine`): the load
- * generator shares the cores with the server it drives, so the ratio can never pass what the two
- * sides' machine CPU per request allows (`ceilingRatio`: the ratio the gateway would reach using
- * the cores as fully as the peer did).
+ * On Linux it also reads the whole machine's CPU over each side's rounds (`machine`): the load
+ * generator shares the cores with the server it drives, so what a request costs the machine on
+ * each side bounds the ratio. `ratioAtPeerUtilisation` is the ratio the gateway would reach if it
+ * kept the cores as busy as the peer's rounds did, at its own machine cost per request;
+ * `ratioAtFullMachine` the ratio at every core busy all the time, which no run reaches.
  *
  * Last line: {"rps":..,"p99ms":..,"bareRps":..,"ratio":..,...}
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { startNetwork } from "../../contracts/network.js";
 import { readyUrl } from "../helpers/child-process.js";
-import { availableParallelism } from "node:os";
-import { cpuOf, ingestWorkload, machineBusy, rotating, seedWorkload } from "./gateway-workload.js";
+import { cpuOf, ingestWorkload, machineTimes, rotating, seedWorkload, type MachineTimes } from "./gateway-workload.js";
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(`usage: npm run bench:gateway
   Partners' data requests against a gateway with everything on, and the same requests against a
   bare Fastify route, in alternating rounds; the last line is one JSON object (rps, p99ms, bareRps,
-  ratio, ..., machine: each side's machine CPU per request, how busy the cores were, and the
-  ratio's ceiling on this machine). Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds),
+  ratio, ..., machine: each side's machine CPU per request, how busy the cores were, iowait and
+  steal, and the ratio the gateway would reach at the peer's utilisation and at full use). Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds),
   BENCH_ROUNDS (5), BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers),
   BENCH_PEER (same-bytes: the peer answers the bytes of a gateway answer; shape: a smaller body of
   the same shape, the peer until stop 13), BENCH_WARMUP_SECONDS (2, each side, before the rounds);
@@ -46,7 +46,8 @@ const DURATION = Number(process.env["BENCH_SECONDS"] ?? 10);
 const SUBJECTS = Number(process.env["BENCH_SUBJECTS"] ?? 200);
 const WARMUP = Math.max(1, Math.round(Number(process.env["BENCH_WARMUP_SECONDS"] ?? 2)));
 const ROUNDS = Math.max(1, Math.round(Number(process.env["BENCH_ROUNDS"] ?? 5)));
-const CORES = availableParallelism();
+// every CPU /proc/stat sums over (not just those this process may run on)
+const CORES = cpus().length;
 const log = (s: string): void => void process.stderr.write(`bench:gateway: ${s}\n`);
 const peerMode = process.env["BENCH_PEER"] ?? "same-bytes";
 if (peerMode !== "same-bytes" && peerMode !== "shape") {
@@ -79,8 +80,9 @@ class Side {
   errors = 0;
   readonly latencies: number[] = [];
   readonly perRound: number[] = [];
-  /** The whole machine's busy CPU time over the rounds, µs (undefined off Linux). */
-  machineUs: number | undefined = 0;
+  /** The whole machine's CPU time over the rounds, µs (undefined off Linux), and the rounds' wall time, s. */
+  machine: MachineTimes | undefined = { busy: 0, iowait: 0, steal: 0 };
+  wallSeconds = 0;
   private readonly cpu: Record<string, number> = {};
   constructor(private readonly pids: Record<string, number | undefined>) {}
 
@@ -88,11 +90,14 @@ class Side {
   async round(opts: autocannon.Options): Promise<void> {
     const before = Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, cpuOf(pid)]));
     const self0 = process.cpuUsage();
-    const machine0 = machineBusy();
+    const machine0 = machineTimes();
+    const wall0 = performance.now();
     const res = await run(opts, (ms) => this.latencies.push(ms));
-    const machine1 = machineBusy();
+    const machine1 = machineTimes();
+    this.wallSeconds += (performance.now() - wall0) / 1000;
     const self = process.cpuUsage(self0);
-    this.machineUs = this.machineUs === undefined || machine0 === undefined || machine1 === undefined ? undefined : this.machineUs + (machine1 - machine0);
+    const m = this.machine;
+    this.machine = m === undefined || machine0 === undefined || machine1 === undefined ? undefined : { busy: m.busy + machine1.busy - machine0.busy, iowait: m.iowait + machine1.iowait - machine0.iowait, steal: m.steal + machine1.steal - machine0.steal };
     for (const [k, pid] of Object.entries(this.pids)) {
       const a = before[k];
       const b = cpuOf(pid);
@@ -117,12 +122,15 @@ class Side {
 
   /** The machine's busy CPU µs per request, everything included (Linux only). */
   machineUsPerReq(): number | undefined {
-    return this.machineUs === undefined ? undefined : this.machineUs / Math.max(1, this.requests);
+    return this.machine === undefined ? undefined : this.machine.busy / Math.max(1, this.requests);
   }
 
-  /** The share of the machine's cores that was busy over the rounds (Linux only). */
-  utilisation(): number | undefined {
-    return this.machineUs === undefined ? undefined : this.machineUs / (this.seconds * 1e6 * CORES);
+  /** The share of the machine's CPU time over the rounds (wall time × cores) that was busy, in iowait, and stolen (Linux only). */
+  shares(): { busy: number; iowait: number; steal: number } | undefined {
+    const m = this.machine;
+    if (m === undefined) return undefined;
+    const total = this.wallSeconds * 1e6 * CORES;
+    return { busy: m.busy / total, iowait: m.iowait / total, steal: m.steal / total };
   }
 
   /** CPU µs per request of each process over the measured rounds (Linux only, but the load generator's). */
@@ -187,10 +195,22 @@ try {
   function machineSummary() {
     const gm = g.machineUsPerReq();
     const bm = b.machineUsPerReq();
-    const gu = g.utilisation();
-    const bu = b.utilisation();
-    if (gm === undefined || bm === undefined || gu === undefined || bu === undefined) return undefined;
-    return { cores: CORES, gatewayUsPerReq: Math.round(gm), bareUsPerReq: Math.round(bm), gatewayUtilisation: Number(gu.toFixed(3)), bareUtilisation: Number(bu.toFixed(3)), ceilingRatio: Number((bm / gm).toFixed(3)) };
+    const gs = g.shares();
+    const bs = b.shares();
+    if (gm === undefined || bm === undefined || gs === undefined || bs === undefined) return undefined;
+    const r3 = (x: number): number => Number(x.toFixed(3));
+    return {
+      cores: CORES,
+      gatewayUsPerReq: Math.round(gm),
+      bareUsPerReq: Math.round(bm),
+      gatewayUtilisation: r3(gs.busy),
+      bareUtilisation: r3(bs.busy),
+      iowait: { gateway: r3(gs.iowait), bare: r3(bs.iowait) },
+      steal: { gateway: r3(gs.steal), bare: r3(bs.steal) },
+      // at the peer's utilisation: (bu·cores/gm) / (bu·cores/bm); at every core busy: (cores/gm) / bareRps
+      ratioAtPeerUtilisation: r3(bm / gm),
+      ratioAtFullMachine: r3(bm / (gm * bs.busy)),
+    };
   }
   const roundRatios = g.perRound.map((x, k) => x / b.perRound[k]!).sort((x, y) => x - y);
   const result = {
@@ -217,14 +237,15 @@ try {
     // CPU µs per request of each process over the measured rounds (Linux only)
     cpuUsPerReq: { gateway: gCpu, bare: bCpu },
     // The whole machine (servers, load generator, ledger node, kernel): busy CPU µs per request and
-    // the share of its cores in use, per side. The load generator shares the cores, so a side that
-    // keeps them all busy cannot go faster; the gateway's ceiling is the ratio it would reach at
-    // the peer's utilisation with its own machine cost per request.
+    // the share of its CPU time that was busy, in iowait, and stolen, per side; and the ratio the
+    // gateway would reach at its machine cost per request, at the peer's utilisation and at full use.
     machine: machineSummary(),
   };
   if (result.machine) {
     const m = result.machine;
-    process.stdout.write(`\nmachine  ${CORES} cores; gateway rounds ${m.gatewayUsPerReq} µs/req at ${Math.round(m.gatewayUtilisation * 100)} % busy, fastify rounds ${m.bareUsPerReq} µs/req at ${Math.round(m.bareUtilisation * 100)} % busy; ceiling ratio at the peer's utilisation ${m.ceilingRatio}\n`);
+    const pc = (x: number): string => `${Math.round(x * 100)} %`;
+    process.stdout.write(`\nmachine  ${CORES} cores; gateway rounds ${m.gatewayUsPerReq} µs/req, ${pc(m.gatewayUtilisation)} busy (iowait ${pc(m.iowait.gateway)}, steal ${pc(m.steal.gateway)}); fastify rounds ${m.bareUsPerReq} µs/req, ${pc(m.bareUtilisation)} busy (iowait ${pc(m.iowait.bare)}, steal ${pc(m.steal.bare)})\n`);
+    process.stdout.write(`         the gateway's ratio at its machine cost: ${m.ratioAtPeerUtilisation} at the peer's utilisation, ${m.ratioAtFullMachine} with every core busy\n`);
   }
   process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx)\n`);
   process.stdout.write(`fastify  ${result.bareRps} req/s  p99 ${result.bareP99ms} ms\nratio    ${result.ratio}\n`);
