@@ -32,7 +32,8 @@ if (process.argv.includes("--help") || process.argv.includes("-h")) {
   bare Fastify route, in alternating rounds; the last line is one JSON object (rps, p99ms, bareRps,
   ratio, ..., machine: each side's machine CPU per request, how busy the cores were, iowait and
   steal, and the ratio the gateway would reach at the peer's utilisation and at full use).
-  Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds), BENCH_ROUNDS (5), BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers),
+  Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds), BENCH_ROUNDS (5),
+  BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers),
   BENCH_PEER (same-bytes: the peer answers the bytes of a gateway answer; shape: a smaller body of
   the same shape, the peer until stop 13), BENCH_WARMUP_SECONDS (2, each side, before the rounds);
   PUSH_HEADS, MAX_SYNC_AGE_MS, ANCHOR_EVERY_MS, ANCHOR_EVERY_ENTRIES, LOG_MAX_DELAY_MS reach the
