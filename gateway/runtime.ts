@@ -21,6 +21,7 @@ import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-vi
 import { WsHeadFeed } from "./head-feed.js";
 import { Anchorer } from "./log/anchorer.js";
 import { DurableLog } from "./log/durable-log.js";
+import { moveStore } from "./log/move-store.js";
 import { Vault, vaultCodec } from "./vault/index.js";
 import type { VaultCodec, VaultPort } from "./ports.js";
 import { CachedVault } from "./vault-cache.js";
@@ -135,7 +136,12 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     const vault = await Vault.open(sub("vault", "view") as never, { masterKey });
     opened.push(vault);
 
-    const logsDb = sub("logs", "view");
+    // The logs live in a LevelDB of their own (see ./log/move-store.ts for why); those of earlier
+    // versions, in the "logs" sublevel, are moved there first.
+    const logsDb = new Level<string, Uint8Array>(join(opts.dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
+    await logsDb.open();
+    opened.push({ close: () => logsDb.close() });
+    await moveStore(sub("logs", "view") as never, logsDb as never);
     const anchorsDb = sub("anchors", "view");
     const logs = {} as Record<LogName, DurableLog>;
     const anchorers = {} as Record<LogName, Anchorer>;

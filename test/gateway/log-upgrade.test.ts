@@ -17,9 +17,10 @@ import { pad16 } from "../../gateway/log/kv.js";
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
- * A gateway whose access log was written by an earlier version (one LevelDB record per entry, and
- * a per-subject index of its own) starts on this version: the log is rewritten into batch records,
- * its size and root are unchanged, and each customer's history is listed from the entries' tags.
+ * A gateway whose access log was written by an earlier version (in the gateway's main LevelDB, one
+ * record per entry, and a per-subject index of its own) starts on this version: the log is moved
+ * into its own store and rewritten into batch records, its size and root are unchanged, and each
+ * customer's history is listed from the entries' tags.
  */
 describe("a gateway started on a log of the earlier layout", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "custodia-upgrade-"));
@@ -70,17 +71,27 @@ describe("a gateway started on a log of the earlier layout", () => {
     const { size, root } = { size: rt.deps.logs.access.size, root: rt.deps.logs.access.root() };
     await rt.close();
 
-    // the storage as the earlier version left it: entries one per record, the subject index beside
+    // the storage as the earlier versions left it: in the "logs" sublevel of the gateway's LevelDB
+    // (no log store of its own), entries one per record, the subject index beside
+    const store = new Level<string, Uint8Array>(join(dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
+    await store.open();
     const db = new Level<string, unknown>(join(dataDir, "gateway"), { valueEncoding: "json" });
     await db.open();
     const logs = db.sublevel<string, Uint8Array>("logs", { valueEncoding: "view" });
-    const ops: Array<{ type: "put"; key: string; value: Uint8Array } | { type: "del"; key: string }> = [];
-    for await (const [key, record] of logs.iterator({ gte: "access/b/", lt: "access/b0" })) {
-      const start = Number(key.slice("access/b/".length));
-      decodeBatchRecord(record)!.forEach((e, j) => ops.push({ type: "put", key: `access/e/${pad16(start + j)}`, value: e.bytes }));
-      ops.push({ type: "del", key });
+    const ops: Array<{ type: "put"; key: string; value: Uint8Array }> = [];
+    for await (const [key, record] of store.iterator()) {
+      if (key.startsWith("access/b/")) {
+        const start = Number(key.slice("access/b/".length));
+        decodeBatchRecord(record)!.forEach((e, j) => ops.push({ type: "put", key: `access/e/${pad16(start + j)}`, value: e.bytes }));
+      } else {
+        ops.push({ type: "put", key, value: record });
+      }
     }
+    expect(ops.some((op) => op.key === "access/meta")).toBe(true);
     await logs.batch(ops);
+    await store.clear();
+    await store.close();
+    rmSync(join(dataDir, "logs"), { recursive: true, force: true });
     const index = db.sublevel<string, number>("subjects", { valueEncoding: "json" });
     await index.put(`${subject.address.toLowerCase()}:access:000000000000`, 1);
     await db.close();
@@ -96,13 +107,18 @@ describe("a gateway started on a log of the earlier layout", () => {
     expect((await call("GET", "/v1/me/accesses", subject)).entries.map((e: Json) => e.index)).toEqual([0, 2, 3, size]);
     await rt.close();
 
-    // nothing of the earlier layout is left
+    // nothing of the earlier layout is left: the old place is empty, the log store holds no
+    // per-entry record and no mark of the move
     const check = new Level<string, unknown>(join(dataDir, "gateway"), { valueEncoding: "json" });
     await check.open();
     const leftover: string[] = [];
-    for await (const key of check.sublevel("logs").keys({ gte: "access/e/", lt: "access/e0" })) leftover.push(key);
+    for await (const key of check.sublevel("logs").keys()) leftover.push(key);
     for await (const key of check.sublevel("subjects").keys()) leftover.push(key);
     await check.close();
+    const moved = new Level<string, Uint8Array>(join(dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
+    await moved.open();
+    for await (const key of moved.keys()) if (!/^(access|decisions)\/(b\/\d{16}|meta)$/.test(key)) leftover.push(key);
+    await moved.close();
     expect(leftover).toEqual([]);
     rt = await open();
   });

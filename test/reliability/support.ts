@@ -347,15 +347,15 @@ export function diskLeaf(log: DiskLog, index: number): string | undefined {
 }
 
 /**
- * Reads log `name` from `<dataDir>/gateway` (the gateway must not be running: LevelDB allows one
+ * Reads log `name` from `<dataDir>/logs` (the gateway must not be running: LevelDB allows one
  * process), recomputes every leaf hash (RFC 9162: SHA-256(0x00 ‖ entry)) and the root, and counts
  * gaps and repeated entries. Never writes. `onEntry` sees each parsed entry of [0, size).
  */
 export async function readLogFromDisk(dataDir: string, name: "access" | "decisions", onEntry?: (index: number, entry: Record<string, unknown>) => void): Promise<DiskLog> {
-  const db = new Level<string, Uint8Array>(join(dataDir, "gateway"), { keyEncoding: "utf8", valueEncoding: "view" });
+  const db = new Level<string, Uint8Array>(join(dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
   await db.open();
   try {
-    const logs = db.sublevel<string, Uint8Array>("logs", { keyEncoding: "utf8", valueEncoding: "view" });
+    const logs = db;
     const metaBytes = await logs.get(`${name}/meta`);
     const meta = metaBytes ? (JSON.parse(new TextDecoder().decode(metaBytes)) as { size: number; root: string }) : { size: 0, root: toHex0x(sha256(new Uint8Array(0))) };
     const size = meta.size;

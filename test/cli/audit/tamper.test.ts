@@ -2,10 +2,10 @@
  * Storage tampering caught by the auditor, each kind with its own finding code.
  *
  * A real gateway on Hardhat's in-process chain serves real traffic, anchors its access log twice
- * (6 and 12 entries) and gets one more entry (pending), then stops. Its LevelDB is copied and each
- * copy edited with `level` directly, in the log's storage layout (batch records
- * `<name>/b/<16-digit first index>`, `<name>/meta`): an entry modified, deleted (later ones moved
- * up), two entries reordered, one inserted, the tail cut off.
+ * (6 and 12 entries) and gets one more entry (pending), then stops. Its log store (a LevelDB of its
+ * own) is copied and each copy edited with `level` directly, in the log's storage layout (batch
+ * records `<name>/b/<16-digit first index>`, `<name>/meta`): an entry modified, deleted (later ones
+ * moved up), two entries reordered, one inserted, the tail cut off.
  *
  * The durable log verifies itself on open, so a gateway restarted on any of these copies refuses
  * to start (asserted below). The hostile gateway is therefore simulated: a source that serves the
@@ -39,11 +39,11 @@ import { variedRecords } from "./support.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** The gateway's LevelDB at `dir`, and its logs' handle as the runtime opens it. */
-async function openStore(dir: string): Promise<{ db: Level<string, unknown>; logs: KvStore }> {
-  const db = new Level<string, unknown>(dir, { valueEncoding: "json" });
+/** The gateway's log store (LevelDB) at `dir`, and its handle as the runtime opens it. */
+async function openStore(dir: string): Promise<{ db: Level<string, Uint8Array>; logs: KvStore }> {
+  const db = new Level<string, Uint8Array>(dir, { keyEncoding: "utf8", valueEncoding: "view" });
   await db.open();
-  return { db, logs: db.sublevel("logs", { valueEncoding: "view" }) as unknown as KvStore };
+  return { db, logs: db as unknown as KvStore };
 }
 
 const VIEW = { keyEncoding: "utf8", valueEncoding: "view" } as const;
@@ -99,7 +99,7 @@ describe("audit verify against tampered gateway storage", () => {
   const scratch: string[] = [];
   const recorded: { health?: unknown; listing?: Json; checkpoints?: unknown } = {};
 
-  const original = (): string => join(g.dataDir, "gateway");
+  const original = (): string => join(g.dataDir, "logs");
 
   async function call(method: "GET" | "POST", url: string, who: Identity | null, payload?: unknown): Promise<Json> {
     const res = await g.app.inject({ method, url, headers: who ? { authorization: `Bearer ${await who.token()}` } : {}, ...(payload === undefined ? {} : { payload: payload as never }) });
@@ -107,7 +107,7 @@ describe("audit verify against tampered gateway storage", () => {
     return res.json() as Json;
   }
 
-  /** A copy of the stopped gateway's LevelDB, edited by `edit` with `level` directly. */
+  /** A copy of the stopped gateway's log store, edited by `edit` with `level` directly. */
   async function tampered(edit: (s: { logs: KvStore; get(i: number): Promise<Uint8Array>; put(i: number, v: Uint8Array): Promise<void>; del(i: number): Promise<void> }) => Promise<void>): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), "custodia-tampered-"));
     scratch.push(dir);
