@@ -4,11 +4,27 @@
  * Storage (all keys utf8 strings inside the database handle the caller passes; see ./kv.ts):
  *   `<name>/b/<index of its first entry, 16-digit zero-padded decimal>` -> one group commit's
  *        entries, in index order (the batch record; format below)
- *   `<name>/meta`  -> JSON {v, logId, size, root} (utf8 bytes)
- * Batch record: a format byte (1), then per entry: the tag's length (1 byte) and the tag (ASCII),
- * the entry's length (4 bytes, big-endian) and its RFC 8785 canonical JSON bytes. One record per
- * group commit, not one per entry: LevelDB's per-operation cost (the native batch's conversion,
- * its memtable insert, compaction) was the largest single part of an append.
+ *   `<name>/meta`  -> JSON {v: 2, logId, size, root} (utf8 bytes): the log's id, and its size and
+ *        root when the record was written — when the log was created, or when a log of the
+ *        earlier layout was taken over (the base). It is not rewritten by appends.
+ * Batch record: a format byte (2), the root of the log right after this record (32 bytes: the
+ * MTH of entries [0, first index + entries in it)), then per entry: the tag's length (1 byte) and
+ * the tag (ASCII), the entry's length (4 bytes, big-endian) and its RFC 8785 canonical JSON bytes.
+ * Format 1 is the same without the root. One record per group commit, not one per entry:
+ * LevelDB's per-operation cost (the native batch's conversion, its memtable insert, compaction)
+ * was the largest single part of an append.
+ *
+ * Why the root travels in the record and not in a meta record rewritten by every append (the
+ * layout until stop 16, meta v1): a key rewritten by every write lands in every table file
+ * LevelDB writes, so every file's key range overlapped every other's, and compaction merged and
+ * rewrote the whole log at each level. Batch keys only grow; with nothing else in the store (the
+ * gateway gives its logs a LevelDB of their own) compaction only moves the files down.
+ *
+ * Opening a log re-hashes every entry, checks the base (the root at the meta's size) and the
+ * root stored in the last record. What this cannot catch locally: the newest records deleted
+ * whole — nothing in the store records the length any more. The anchors do: a log shorter than
+ * a checkpoint anchored on the ledger is refused by the anchorer (reason "ledger_ahead_of_log"),
+ * and every receipt names its tree size.
  * Values are written and read with `valueEncoding: "view"` per operation, so the handle may be a
  * `Level`, or `level.sublevel(x, { valueEncoding: "view" | "buffer" | "json" })`; several logs may
  * share one handle under different names. Leaf hashes are not stored: they are recomputed from the
@@ -109,10 +125,17 @@ interface Pending {
 }
 
 interface Meta {
-  v: 1;
+  /** 1: size and root rewritten with every batch (until stop 16); 2: the base, written once. */
+  v: 1 | 2;
   logId: string;
   size: number;
   root: string;
+}
+
+/** A decoded batch record: the root of the log after it (format 2; null in format 1), its entries. */
+export interface StoredRecord {
+  root: Uint8Array | null;
+  entries: StoredEntry[];
 }
 
 /** One entry of a batch record: its tag ("" for none) and its canonical JSON bytes. */
@@ -131,7 +154,9 @@ const DEFAULT_MAX_ENTRY = 1 << 20;
 const MAX_RANGE = 10_000;
 /** Batch records read at once by getEntriesAt. */
 const READ_PARALLEL = 16;
-const RECORD_FORMAT = 1;
+/** Batch record formats: 1 without the root, 2 with the root of the log after the record. */
+const RECORD_FORMAT_1 = 1;
+const RECORD_FORMAT_2 = 2;
 /** Entries per batch record when open() rewrites a log of one record per entry. */
 const MIGRATE_CHUNK = 1000;
 
@@ -140,13 +165,23 @@ export function batchKey(name: string, start: number): string {
   return `${name}/b/${pad16(start)}`;
 }
 
-/** A batch record's bytes (see the module comment). Tags must match [\x21-\x7e]{0,255}. */
-export function encodeBatchRecord(entries: ReadonlyArray<StoredEntry>): Uint8Array {
-  let n = 1;
+/**
+ * A batch record's bytes (see the module comment): format 2 when given the root of the log after
+ * the record, format 1 without. Tags must match [\x21-\x7e]{0,255}.
+ */
+export function encodeBatchRecord(entries: ReadonlyArray<StoredEntry>, root?: Uint8Array): Uint8Array {
+  const head = root === undefined ? 1 : 33;
+  let n = head;
   for (const e of entries) n += 5 + e.tag.length + e.bytes.length;
   const out = Buffer.allocUnsafe(n);
-  out[0] = RECORD_FORMAT;
-  let at = 1;
+  if (root === undefined) {
+    out[0] = RECORD_FORMAT_1;
+  } else {
+    if (root.length !== 32) throw new CustodiaError("INVALID_ARGUMENT", "a batch record's root is 32 bytes", { reason: "invalid_root" });
+    out[0] = RECORD_FORMAT_2;
+    out.set(root, 1);
+  }
+  let at = head;
   for (const e of entries) {
     out[at] = e.tag.length;
     at += 1 + out.write(e.tag, at + 1, "latin1");
@@ -157,12 +192,20 @@ export function encodeBatchRecord(entries: ReadonlyArray<StoredEntry>): Uint8Arr
   return new Uint8Array(out.buffer, out.byteOffset, n);
 }
 
-/** The entries of a batch record; null when the bytes are not one (unknown format, truncated). */
+/** The entries of a batch record (either format); null when the bytes are not one (unknown format, truncated). */
 export function decodeBatchRecord(record: Uint8Array): StoredEntry[] | null {
-  if (record.length < 1 || record[0] !== RECORD_FORMAT) return null;
+  return decodeRecord(record)?.entries ?? null;
+}
+
+/** A batch record's root (format 2; null in format 1) and entries; null when the bytes are not a record. */
+export function decodeRecord(record: Uint8Array): StoredRecord | null {
+  const format = record.length < 1 ? 0 : record[0];
+  if (format !== RECORD_FORMAT_1 && format !== RECORD_FORMAT_2) return null;
+  const head = format === RECORD_FORMAT_2 ? 33 : 1;
+  if (record.length <= head) return null;
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   const out: StoredEntry[] = [];
-  let at = 1;
+  let at = head;
   while (at < record.length) {
     const tagLength = record[at]!;
     const lengthAt = at + 1 + tagLength;
@@ -173,7 +216,7 @@ export function decodeBatchRecord(record: Uint8Array): StoredEntry[] | null {
     out.push({ tag: Buffer.from(record.buffer, record.byteOffset + at + 1, tagLength).toString("latin1"), bytes: record.subarray(bytesAt, bytesAt + length) });
     at = bytesAt + length;
   }
-  return out.length > 0 ? out : null;
+  return out.length > 0 ? { root: head === 33 ? record.subarray(1, 33) : null, entries: out } : null;
 }
 
 export class DurableLog {
@@ -183,7 +226,6 @@ export class DurableLog {
   readonly openReport: OpenReport;
 
   private readonly db: KvStore;
-  private readonly metaKey: string;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
   private readonly maxEntryBytes: number;
@@ -210,7 +252,6 @@ export class DurableLog {
     this.db = db;
     this.logId = opts.logId;
     this.name = opts.name;
-    this.metaKey = `${opts.name}/meta`;
     this.maxBatch = opts.maxBatch;
     this.maxDelayMs = opts.maxDelayMs;
     this.maxEntryBytes = opts.maxEntryBytes;
@@ -227,8 +268,10 @@ export class DurableLog {
    * Opens (or creates) the log `name` in `db` and rebuilds its tree and tag index from the stored
    * entries. Throws CONFIG_INVALID (bad options; the storage belongs to another logId) and INTERNAL
    * with `details.reason` "log_meta_invalid" | "log_record_invalid" | "log_gap" |
-   * "log_entries_without_meta" | "log_root_mismatch" when the stored log is corrupt. Records
-   * beyond the recorded size are deleted (their entries reported in `openReport.truncated`).
+   * "log_entries_without_meta" | "log_root_mismatch" when the stored log is corrupt. A log of the
+   * earlier layout (meta v1, its size rewritten with every batch) is checked against that size —
+   * records beyond it are deleted, their entries reported in `openReport.truncated` — and its meta
+   * becomes the base (v2) once it passes.
    */
   static async open(db: KvStore, options: DurableLogOptions): Promise<DurableLog> {
     const opts = checkOptions(options);
@@ -241,7 +284,11 @@ export class DurableLog {
       throw new CustodiaError("CONFIG_INVALID", `log "${opts.name}" belongs to another logId`, { reason: "log_id_mismatch", ...where, stored: meta.logId });
     }
     await migrateEntryRecords(db, opts);
-    const recorded = meta?.size ?? 0;
+    // v1 (and no meta): the meta's size is the log's, and records beyond it are stale. v2: the
+    // meta is a base the log has grown from; every record in order is part of it.
+    const bounded = meta === undefined || meta.v === 1;
+    const recorded = bounded ? (meta?.size ?? 0) : Number.MAX_SAFE_INTEGER;
+    let lastRoot: Uint8Array | null = null;
 
     const prefix = `${opts.name}/b/`;
     // leaves go straight into the tree: a million-entry log is not also held as a million arrays
@@ -255,22 +302,24 @@ export class DurableLog {
       for (const [key, value] of chunk) {
         const digits = key.slice(prefix.length);
         const start = INDEX_RE.test(digits) ? Number(digits) : NaN;
-        const entries = Number.isSafeInteger(start) ? decodeBatchRecord(value) : null;
-        if (entries === null) {
+        const record = Number.isSafeInteger(start) ? decodeRecord(value) : null;
+        if (record === null) {
           throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed record`, { reason: "log_record_invalid", ...where, key: key.slice(0, 100) });
         }
+        const entries = record.entries;
         if (start >= recorded) {
           stale.push(key);
           truncated += entries.length;
           continue;
         }
         if (start !== expected) {
-          throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: recorded });
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: meta?.size ?? 0 });
         }
         if (start + entries.length > recorded) {
-          // the writer puts a batch's record and the size that covers it in one atomic batch
+          // the v1 writer put a batch's record and the size that covers it in one atomic batch
           throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record reaching beyond its recorded size`, { reason: "log_record_invalid", ...where, key, size: recorded });
         }
+        lastRoot = record.root;
         starts.push(start);
         for (let j = 0; j < entries.length; j++) {
           const { tag, bytes } = entries[j]!;
@@ -280,26 +329,29 @@ export class DurableLog {
         expected = start + entries.length;
       }
     });
-    if (expected !== recorded) {
-      throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: recorded });
+    const mismatch = (size: number, stored: string): CustodiaError =>
+      new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, { reason: "log_root_mismatch", ...where, size, recordedRoot: stored, computedRoot: toHex0x(tree.rootAt(size)) });
+    const size = bounded ? recorded : expected;
+    if (expected < (meta?.size ?? 0) || (bounded && expected !== recorded)) {
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: meta?.size ?? 0 });
     }
     if (!meta && stale.length > 0) {
       throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });
     }
-    const root = tree.rootAt(recorded);
-    if (meta && !bytesEqual(root, fromHex(meta.root, 32))) {
-      throw new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, {
-        reason: "log_root_mismatch",
-        ...where,
-        size: recorded,
-        recordedRoot: meta.root,
-        computedRoot: toHex0x(root),
-      });
+    // the base: the root at the meta's size (v1: the whole log)
+    if (meta && !bytesEqual(tree.rootAt(meta.size), fromHex(meta.root, 32))) throw mismatch(meta.size, meta.root);
+    // past the base, the last record names the root of everything up to it
+    if (!bounded && size > meta!.size) {
+      if (lastRoot === null) {
+        throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record without its root past the base`, { reason: "log_record_invalid", ...where, size, base: meta!.size });
+      }
+      if (!bytesEqual(tree.rootAt(size), lastRoot)) throw mismatch(size, toHex0x(lastRoot));
     }
     const ops: KvOp[] = stale.map((key) => ({ type: "del", key }));
-    if (!meta) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, 0, EMPTY_ROOT) });
+    // created, or taken over from the v1 layout: the meta becomes the base, never rewritten after
+    if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
     if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
-    return new DurableLog(db, opts, { tree, starts, tags }, { size: recorded, truncated, created: !meta });
+    return new DurableLog(db, opts, { tree, starts, tags }, { size, truncated, created: !meta });
   }
 
   /** Durable size: entries whose batch is on disk. */
@@ -533,10 +585,8 @@ export class DurableLog {
     const end = start + batch.length;
     for (let j = 0; j < batch.length; j++) this.tree.append(batch[j]!.leaf);
     // A failed batch's record, should LevelDB have applied it, has this very key: replaced here.
-    const ops: BatchOp[] = [
-      { type: "put", key: batchKey(this.name, start), value: encodeBatchRecord(batch) },
-      { type: "put", key: this.metaKey, value: encodeMeta(this.logId, end, this.tree.rootAt(end)) },
-    ];
+    // One operation: the record carries the root of the log after it (no meta rewritten).
+    const ops: BatchOp[] = [{ type: "put", key: batchKey(this.name, start), value: encodeBatchRecord(batch, this.tree.rootAt(end)) }];
     this.writing = true;
     let write: Promise<void>;
     try {
@@ -702,8 +752,9 @@ function checkOptions(o: DurableLogOptions): ResolvedOptions {
   return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes, legacyTag: o.legacyTag };
 }
 
+/** The meta record as this version writes it: v2, the base. */
 function encodeMeta(logId: string, size: number, root: Uint8Array): Uint8Array {
-  const meta: Meta = { v: 1, logId, size, root: toHex0x(root) };
+  const meta: Meta = { v: 2, logId, size, root: toHex0x(root) };
   return jsonToBytes(meta);
 }
 
@@ -718,7 +769,7 @@ function parseMeta(bytes: Uint8Array, where: Record<string, unknown>): Meta {
   if (
     r === null ||
     typeof r !== "object" ||
-    r.v !== 1 ||
+    (r.v !== 1 && r.v !== 2) ||
     typeof r.logId !== "string" ||
     !BYTES32_RE.test(r.logId) ||
     !isCount(r.size) ||
@@ -727,5 +778,5 @@ function parseMeta(bytes: Uint8Array, where: Record<string, unknown>): Meta {
   ) {
     throw new CustodiaError("INTERNAL", "log meta record is malformed", { reason: "log_meta_invalid", ...where });
   }
-  return { v: 1, logId: r.logId.toLowerCase(), size: r.size, root: r.root };
+  return { v: r.v, logId: r.logId.toLowerCase(), size: r.size, root: r.root };
 }

@@ -83,6 +83,11 @@ describe("a gateway started on a log of the earlier layout", () => {
       if (key.startsWith("access/b/")) {
         const start = Number(key.slice("access/b/".length));
         decodeBatchRecord(record)!.forEach((e, j) => ops.push({ type: "put", key: `access/e/${pad16(start + j)}`, value: e.bytes }));
+      } else if (key.endsWith("/meta")) {
+        // the meta as those versions kept it: v1, the log's size and root, rewritten with every batch
+        const meta = JSON.parse(new TextDecoder().decode(record)) as { logId: string; size: number; root: string };
+        const v1 = key === "access/meta" ? { v: 1, logId: meta.logId, size, root } : { ...meta, v: 1 };
+        ops.push({ type: "put", key, value: new TextEncoder().encode(JSON.stringify(v1)) });
       } else {
         ops.push({ type: "put", key, value: record });
       }

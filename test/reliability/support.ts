@@ -23,7 +23,7 @@ import { readyUrl } from "../helpers/child-process.js";
 import type { EvmLedger } from "../../contracts/evm-ledger.js";
 import type { GatewayConfig } from "../../gateway/config.js";
 import type { AnchorerStats } from "../../gateway/log/anchorer.js";
-import { decodeBatchRecord } from "../../gateway/log/durable-log.js";
+import { decodeRecord } from "../../gateway/log/durable-log.js";
 
 export const CHAIN_ID = 31337;
 const FIXTURE = fileURLToPath(new URL("./fixtures/gateway-child.ts", import.meta.url));
@@ -323,9 +323,12 @@ export function runAutocannon(opts: autocannon.Options): Promise<autocannon.Resu
 
 /** A gateway log as found in its LevelDB files, checked independently of gateway/log. */
 export interface DiskLog {
-  /** The durable size recorded in the log's meta record. */
+  /**
+   * The log's size: the end of its last batch record (meta v2, which each record names the root
+   * of the log after it), or the size its meta record holds (v1, rewritten with every batch).
+   */
   size: number;
-  /** The root recorded in the meta record, and the one recomputed from the stored entries. */
+  /** The root the last record names (v2; the meta's while nothing is past it), and the one recomputed from the stored entries. */
   recordedRoot: string;
   computedRoot: string;
   /** Leaf hashes of entries [0, size), 32 bytes each, concatenated. */
@@ -336,7 +339,7 @@ export interface DiskLog {
   duplicateLeaves: number;
   /** Index keys missing below the recorded size (a gap: entries lost after being counted). */
   gaps: number;
-  /** Keys at or beyond the recorded size (an uncommitted batch; the next open deletes them). */
+  /** Entries at or beyond a v1 meta's size (an uncommitted batch; the next open deletes them). */
   beyondSize: number;
 }
 
@@ -357,8 +360,22 @@ export async function readLogFromDisk(dataDir: string, name: "access" | "decisio
   try {
     const logs = db;
     const metaBytes = await logs.get(`${name}/meta`);
-    const meta = metaBytes ? (JSON.parse(new TextDecoder().decode(metaBytes)) as { size: number; root: string }) : { size: 0, root: toHex0x(sha256(new Uint8Array(0))) };
-    const size = meta.size;
+    const meta = metaBytes ? (JSON.parse(new TextDecoder().decode(metaBytes)) as { v: number; size: number; root: string }) : { v: 2, size: 0, root: toHex0x(sha256(new Uint8Array(0))) };
+    const prefix = `${name}/b/`;
+    const stored: Array<[number, Uint8Array]> = [];
+    let end = 0;
+    let lastRoot: string | undefined;
+    for await (const [key, value] of logs.iterator({ gte: prefix, lt: `${name}/b0` })) {
+      const start = Number(key.slice(prefix.length));
+      const record = decodeRecord(value);
+      if (record === null) throw new Error(`undecodable batch record ${key}`);
+      record.entries.forEach((e, j) => stored.push([start + j, e.bytes]));
+      end = start + record.entries.length;
+      lastRoot = record.root ? toHex0x(record.root) : undefined;
+    }
+    const v1 = meta.v === 1;
+    const size = v1 ? meta.size : Math.max(end, meta.size);
+    const recordedRoot = !v1 && end > meta.size && lastRoot !== undefined ? lastRoot : meta.root;
     const leaves = new Uint8Array(size * 32);
     const leafViews: Uint8Array[] = [];
     const requestIds = new Set<string>();
@@ -368,15 +385,7 @@ export async function readLogFromDisk(dataDir: string, name: "access" | "decisio
     let beyondSize = 0;
     let expected = 0;
     let gaps = 0;
-    const prefix = `${name}/b/`;
     const decoder = new TextDecoder("utf-8", { fatal: true });
-    const stored: Array<[number, Uint8Array]> = [];
-    for await (const [key, record] of logs.iterator({ gte: prefix, lt: `${name}/b0` })) {
-      const start = Number(key.slice(prefix.length));
-      const entries = decodeBatchRecord(record);
-      if (entries === null) throw new Error(`undecodable batch record ${key}`);
-      entries.forEach((e, j) => stored.push([start + j, e.bytes]));
-    }
     for (const [index, value] of stored) {
       if (index >= size) {
         beyondSize++;
@@ -400,7 +409,7 @@ export async function readLogFromDisk(dataDir: string, name: "access" | "decisio
     gaps += size - expected;
     for (let i = 0; i < size; i++) leafViews.push(leaves.subarray(i * 32, i * 32 + 32));
     const computedRoot = toHex0x(rootFromLeafHashes(leafViews));
-    return { size, recordedRoot: meta.root.toLowerCase(), computedRoot, leaves, duplicateRequestIds, duplicateLeaves, gaps, beyondSize };
+    return { size, recordedRoot: recordedRoot.toLowerCase(), computedRoot, leaves, duplicateRequestIds, duplicateLeaves, gaps, beyondSize };
   } finally {
     await db.close();
   }

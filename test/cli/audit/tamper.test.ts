@@ -4,17 +4,20 @@
  * A real gateway on Hardhat's in-process chain serves real traffic, anchors its access log twice
  * (6 and 12 entries) and gets one more entry (pending), then stops. Its log store (a LevelDB of its
  * own) is copied and each copy edited with `level` directly, in the log's storage layout (batch
- * records `<name>/b/<16-digit first index>`, `<name>/meta`): an entry modified, deleted (later ones
- * moved up), two entries reordered, one inserted, the tail cut off.
+ * records `<name>/b/<16-digit first index>`, each naming the root of the log after it): an entry
+ * modified, deleted (later ones moved up), two entries reordered, one inserted, the tail cut off.
  *
- * The durable log verifies itself on open, so a gateway restarted on any of these copies refuses
- * to start (asserted below). The hostile gateway is therefore simulated: a source that serves the
+ * The durable log verifies itself on open, so a gateway restarted on these copies refuses to
+ * start (asserted below) — but on the tail cut off, which leaves a shorter log that is whole: that
+ * one is refused by the anchorer, whose anchors it falls short of. The hostile gateway is
+ * therefore simulated: a source that serves the
  * tampered storage's entries read raw (skipping that check) while its proofs come from the tree it
  * built before the edit — the original storage opened with the real DurableLog — and its signed
  * checkpoints are the ones the real gateway served. That is a gateway whose storage was edited
  * under it and that does not re-check what it reads. A last case rewrites the storage
- * consistently (entries and the meta root), which the durable log accepts: a gateway rebuilt on it
- * proves only its own tree, and the change cannot be placed beyond its anchor interval.
+ * consistently (entries and the roots the records name), which the durable log accepts: a gateway
+ * rebuilt on it proves only its own tree, and the change cannot be placed beyond its anchor
+ * interval.
  */
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,8 +34,8 @@ import { leafHash, rootFromLeafHashes } from "../../../core/merkle.js";
 import type { Address, Bytes32 } from "../../../core/domain.js";
 import { EvmLedger } from "../../../contracts/evm-ledger.js";
 import type { Anchorer } from "../../../gateway/log/anchorer.js";
-import { DurableLog, batchKey, decodeBatchRecord, encodeBatchRecord } from "../../../gateway/log/durable-log.js";
-import { bytesToJson, jsonToBytes, type KvStore } from "../../../gateway/log/kv.js";
+import { DurableLog, batchKey, decodeRecord, encodeBatchRecord } from "../../../gateway/log/durable-log.js";
+import type { KvStore } from "../../../gateway/log/kv.js";
 import { hardhatProvider } from "../../helpers/hardhat.js";
 import { CHAIN_ID, startTestGateway, type Identity, type TestGateway } from "../../gateway/harness.js";
 import { variedRecords } from "./support.js";
@@ -48,22 +51,26 @@ async function openStore(dir: string): Promise<{ db: Level<string, Uint8Array>; 
 
 const VIEW = { keyEncoding: "utf8", valueEncoding: "view" } as const;
 
-/** Every stored access entry, raw, by index, read from the batch records; and their keys. */
-async function storedEntries(logs: KvStore): Promise<{ entries: Map<number, Uint8Array>; keys: string[] }> {
+/** Every stored access entry, raw, by index, read from the batch records; their keys; the root each record names, by its end. */
+async function storedEntries(logs: KvStore): Promise<{ entries: Map<number, Uint8Array>; keys: string[]; roots: Map<number, Uint8Array> }> {
   const it = logs.iterator({ gte: "access/b/", lt: "access/b0", ...VIEW });
   const entries = new Map<number, Uint8Array>();
+  const roots = new Map<number, Uint8Array>();
   const keys: string[] = [];
   try {
     for (let chunk = await it.nextv(1000); chunk.length > 0; chunk = await it.nextv(1000)) {
       for (const [k, v] of chunk) {
         keys.push(k);
-        decodeBatchRecord(v)!.forEach((e, j) => entries.set(Number(k.slice("access/b/".length)) + j, e.bytes));
+        const start = Number(k.slice("access/b/".length));
+        const record = decodeRecord(v)!;
+        record.entries.forEach((e, j) => entries.set(start + j, e.bytes));
+        if (record.root) roots.set(start + record.entries.length, record.root);
       }
     }
   } finally {
     await it.close();
   }
-  return { entries, keys };
+  return { entries, keys, roots };
 }
 
 async function rawEntries(logs: KvStore): Promise<Uint8Array[]> {
@@ -72,22 +79,25 @@ async function rawEntries(logs: KvStore): Promise<Uint8Array[]> {
 }
 
 /**
- * Edits one stored entry (null: deletes it) and writes the storage back as the gateway would
- * have: each run of consecutive indexes one batch record, none spanning the recorded size.
+ * Edits one stored entry (null: deletes it) and writes the storage back in the gateway's layout,
+ * one batch record per entry, each naming a root. `roots` "kept": the root the log had at that size
+ * before any edit (`original`, its final root past its end) — an editor of entries who leaves the
+ * roots as they were; "recomputed": the root of the edited entries — one who rewrites the storage
+ * consistently.
  */
-async function editEntry(logs: KvStore, index: number, value: Uint8Array | null): Promise<void> {
+async function editEntry(logs: KvStore, original: Uint8Array[], index: number, value: Uint8Array | null, roots: "kept" | "recomputed" = "kept"): Promise<void> {
   const { entries, keys } = await storedEntries(logs);
+  const originalRoot = (size: number): Uint8Array => rootFromLeafHashes(original.slice(0, Math.min(size, original.length)));
   if (value === null) entries.delete(index);
   else entries.set(index, value);
-  const size = (bytesToJson((await logs.get("access/meta", VIEW))!) as { size: number }).size;
   const ops: Parameters<KvStore["batch"]>[0] = keys.map((key) => ({ type: "del" as const, key }));
   const sorted = [...entries.keys()].sort((a, b) => a - b);
-  for (let i = 0; i < sorted.length; ) {
-    let j = i + 1;
-    while (j < sorted.length && sorted[j] === sorted[j - 1]! + 1 && sorted[j] !== size) j++;
-    ops.push({ type: "put", key: batchKey("access", sorted[i]!), value: encodeBatchRecord(sorted.slice(i, j).map((k) => ({ tag: "", bytes: entries.get(k)! }))) });
-    i = j;
-  }
+  const leaves: Uint8Array[] = [];
+  sorted.forEach((k, position) => {
+    leaves.push(leafHash(entries.get(k)!));
+    const root = roots === "kept" ? originalRoot(position + 1) : rootFromLeafHashes(leaves);
+    ops.push({ type: "put", key: batchKey("access", position), value: encodeBatchRecord([{ tag: "", bytes: entries.get(k)! }], root) });
+  });
   await logs.batch(ops, VIEW);
 }
 
@@ -108,17 +118,18 @@ describe("audit verify against tampered gateway storage", () => {
   }
 
   /** A copy of the stopped gateway's log store, edited by `edit` with `level` directly. */
-  async function tampered(edit: (s: { logs: KvStore; get(i: number): Promise<Uint8Array>; put(i: number, v: Uint8Array): Promise<void>; del(i: number): Promise<void> }) => Promise<void>): Promise<string> {
+  async function tampered(edit: (s: { logs: KvStore; get(i: number): Promise<Uint8Array>; put(i: number, v: Uint8Array, roots?: "kept" | "recomputed"): Promise<void>; del(i: number): Promise<void> }) => Promise<void>): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), "custodia-tampered-"));
     scratch.push(dir);
     cpSync(original(), dir, { recursive: true });
     const { db, logs } = await openStore(dir);
     try {
+      const original = (await rawEntries(logs)).map((b) => leafHash(b));
       await edit({
         logs,
         get: async (i) => (await storedEntries(logs)).entries.get(i)!,
-        put: (i, v) => editEntry(logs, i, v),
-        del: (i) => editEntry(logs, i, null),
+        put: (i, v, roots) => editEntry(logs, original, i, v, roots),
+        del: (i) => editEntry(logs, original, i, null),
       });
     } finally {
       await db.close();
@@ -236,7 +247,13 @@ describe("audit verify against tampered gateway storage", () => {
   });
 
   it("verifies the untouched storage through the same simulated gateway (the baseline: no finding)", async () => {
-    const copy = await tampered(async () => undefined);
+    // every record the gateway wrote names the root of the log after it
+    const copy = await tampered(async (s) => {
+      const stored = await storedEntries(s.logs);
+      expect(stored.entries.size).toBe(13);
+      expect(stored.roots.size).toBe(stored.keys.length);
+      for (const [end, root] of stored.roots) expect(toHex0x(root)).toBe(toHex0x(rootFromLeafHashes([...Array(end).keys()].map((i) => leafHash(stored.entries.get(i)!)))));
+    });
     expect(await refusal(copy)).toBeNull();
     const r = await audit(await storageSource(copy, original()));
     expect(r.failures).toEqual([]);
@@ -247,7 +264,8 @@ describe("audit verify against tampered gateway storage", () => {
   const cases: {
     name: string;
     edit: Parameters<typeof tampered>[0];
-    refusedFor: string;
+    /** Why a gateway restarted on it refuses its log; null: the log opens (the anchors catch it). */
+    refusedFor: string | null;
     code: FindingCode;
     index: number;
     details?: Record<string, unknown>;
@@ -265,7 +283,8 @@ describe("audit verify against tampered gateway storage", () => {
         for (let i = 8; i < 12; i++) await s.put(i, await s.get(i + 1));
         await s.del(12);
       },
-      refusedFor: "log_gap",
+      // the last record names the root of 12 entries that are not these
+      refusedFor: "log_root_mismatch",
       code: "ENTRY_DELETED",
       index: 8,
     },
@@ -309,7 +328,9 @@ describe("audit verify against tampered gateway storage", () => {
         await s.del(12);
         await s.del(11);
       },
-      refusedFor: "log_gap",
+      // what is left is a log of 11 entries as it was: nothing local records that there were 13
+      // (the anchorer refuses a log shorter than an anchor: "ledger_ahead_of_log", anchorer.test.ts)
+      refusedFor: null,
       code: "ENTRY_DELETED",
       index: 11,
       details: { anchored: 12, served: 11 },
@@ -319,7 +340,7 @@ describe("audit verify against tampered gateway storage", () => {
   for (const c of cases) {
     it(`catches ${c.name} with ${c.code}`, async () => {
       const dir = await tampered(c.edit);
-      // a gateway restarted on this storage would refuse to open its log
+      // a gateway restarted on this storage would refuse to open its log (but one case)
       expect(await refusal(dir)).toBe(c.refusedFor);
       const r = await audit(await storageSource(dir, original()));
       expect(r.ok).toBe(false);
@@ -335,11 +356,9 @@ describe("audit verify against tampered gateway storage", () => {
     });
   }
 
-  it("catches storage rewritten consistently (entries and meta root): the durable log accepts it, the ledger does not", async () => {
+  it("catches storage rewritten consistently (entries and the roots the records name): the durable log accepts it, the ledger does not", async () => {
     const dir = await tampered(async (s) => {
-      await s.put(8, changed(await s.get(8), (e) => ({ ...e, categories: 5 })));
-      const leaves = (await rawEntries(s.logs)).map((b) => leafHash(b));
-      await s.logs.batch([{ type: "put", key: "access/meta", value: jsonToBytes({ v: 1, logId, size: leaves.length, root: toHex0x(rootFromLeafHashes(leaves)) }) }], VIEW);
+      await s.put(8, changed(await s.get(8), (e) => ({ ...e, categories: 5 })), "recomputed");
     });
     expect(await refusal(dir)).toBeNull();
     // a gateway rebuilt on it serves the rewritten entries and proofs of its own, rewritten tree

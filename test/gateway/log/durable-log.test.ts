@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { canonicalBytes } from "../../../core/jcs.js";
 import { toHex0x } from "../../../core/hash.js";
 import { hashFromHex, leafHash, proofFromHex, rootFromLeafHashes, verifyConsistency, verifyInclusion } from "../../../core/merkle.js";
-import { DurableLog, batchKey, decodeBatchRecord, encodeBatchRecord, type AppendReceipt, type StoredEntry } from "../../../gateway/log/durable-log.js";
+import { DurableLog, batchKey, decodeRecord, encodeBatchRecord, type AppendReceipt, type StoredEntry } from "../../../gateway/log/durable-log.js";
 import { GET_OPTIONS, pad16 } from "../../../gateway/log/kv.js";
 import { InstrumentedStore, expectCode, randomLogId, tempDb, type TempDb } from "./helpers.js";
 
@@ -24,23 +24,43 @@ function checkReceipt(log: DurableLog, r: AppendReceipt): void {
   verifyInclusion(r.index, r.treeSize, leaf, proofFromHex(log.inclusionProof(r.index, r.treeSize)), hashFromHex(log.root(r.treeSize)));
 }
 
-/** The batch records of log `name` as stored: each one's first index and entries. */
-async function storedRecords(db: { iterator(o: object): AsyncIterable<[string, Uint8Array]> }, name: string): Promise<{ start: number; entries: StoredEntry[] }[]> {
-  const out: { start: number; entries: StoredEntry[] }[] = [];
+/** The batch records of log `name` as stored: each one's first index, root (null in format 1) and entries. */
+async function storedRecords(db: { iterator(o: object): AsyncIterable<[string, Uint8Array]> }, name: string): Promise<{ start: number; root: Uint8Array | null; entries: StoredEntry[] }[]> {
+  const out: { start: number; root: Uint8Array | null; entries: StoredEntry[] }[] = [];
   for await (const [key, value] of db.iterator({ gte: `${name}/b/`, lt: `${name}/b0`, valueEncoding: "view" })) {
-    out.push({ start: Number(key.slice(name.length + 3)), entries: decodeBatchRecord(value)! });
+    const record = decodeRecord(value)!;
+    out.push({ start: Number(key.slice(name.length + 3)), root: record.root, entries: record.entries });
   }
   return out;
 }
 
-/** Rewrites the stored entry at `index` (its batch record re-encoded around the new bytes). */
+/** The meta record of log `name`, parsed. */
+async function storedMeta(db: TempDb["db"], name: string): Promise<Record<string, unknown>> {
+  return JSON.parse(new TextDecoder().decode((await db.get(`${name}/meta`, GET_OPTIONS))!)) as Record<string, unknown>;
+}
+
+/**
+ * A log in the layout of stop 15 and before (meta v1, its size and root rewritten with every
+ * batch; batch records without roots), one record per `chunk` entries.
+ */
+async function v1Log(db: TempDb["db"], name: string, logId: string, entries: unknown[], chunk = 10): Promise<string> {
+  const bytes = entries.map((e) => canonicalBytes(e));
+  const root = toHex0x(rootFromLeafHashes(bytes.map((b) => leafHash(b))));
+  const ops: Array<{ type: "put"; key: string; value: Uint8Array }> = [];
+  for (let i = 0; i < bytes.length; i += chunk) ops.push({ type: "put", key: batchKey(name, i), value: encodeBatchRecord(bytes.slice(i, i + chunk).map((b) => ({ tag: "", bytes: b }))) });
+  ops.push({ type: "put", key: `${name}/meta`, value: new TextEncoder().encode(JSON.stringify({ v: 1, logId, size: bytes.length, root })) });
+  await db.batch(ops, { valueEncoding: "view" });
+  return root;
+}
+
+/** Rewrites the stored entry at `index` (its batch record re-encoded around the new bytes, with the root it had). */
 async function overwriteStored(db: { get(k: string, o: object): Promise<Uint8Array | undefined>; put(k: string, v: Uint8Array, o: object): Promise<void> }, name: string, index: number, bytes: Uint8Array | null): Promise<void> {
   const records = await storedRecords(db as never, name);
   const r = records.findLast((x) => x.start <= index)!;
   const entries = r.entries.slice();
   if (bytes === null) entries.splice(index - r.start, 1);
   else entries[index - r.start] = { tag: entries[index - r.start]!.tag, bytes };
-  await db.put(batchKey(name, r.start), encodeBatchRecord(entries), { valueEncoding: "view" });
+  await db.put(batchKey(name, r.start), encodeBatchRecord(entries, r.root ?? undefined), { valueEncoding: "view" });
 }
 
 const event = (i: number): unknown => ({ kind: "access", seq: i, subject: `subject-${i % 17}`, allowed: i % 3 !== 0 });
@@ -200,32 +220,105 @@ describe("DurableLog: durability and restart", () => {
     await log.close();
     await overwriteStored(db, "c", 2, canonicalBytes({ i: 99 }));
     await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_root_mismatch");
+    // an entry taken out of its record: the record's root no longer matches
     await overwriteStored(db, "c", 2, null);
-    await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_gap");
+    await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_root_mismatch");
     await db.put(batchKey("c", 0), new Uint8Array([9, 9, 9]), { valueEncoding: "view" });
     await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_record_invalid");
-    await db.put(batchKey("c", 0), encodeBatchRecord([{ tag: "", bytes: canonicalBytes({ i: 0 }) }]).subarray(0, 9), { valueEncoding: "view" });
+    await db.put(batchKey("c", 0), encodeBatchRecord([{ tag: "", bytes: canonicalBytes({ i: 0 }) }], new Uint8Array(32)).subarray(0, 40), { valueEncoding: "view" });
     await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_record_invalid");
-    // a record reaching beyond the recorded size (4): never written so, since size and record travel together
+    // a record without its root (format 1) past the base: this version never writes one
     await db.put(batchKey("c", 0), encodeBatchRecord([0, 1, 2, 3, 4].map((i) => ({ tag: "", bytes: canonicalBytes({ i }) }))), { valueEncoding: "view" });
     await expectCode(DurableLog.open(db, { logId, name: "c" }), "INTERNAL", "log_record_invalid");
   });
 
-  it("truncates entries beyond the recorded size on open", async () => {
+  it("detects a record missing between others", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const log = await DurableLog.open(db, { logId, name: "m" });
+    for (let b = 0; b < 3; b++) await Promise.all([0, 1, 2].map((i) => log.append({ b, i })));
+    await log.close();
+    expect((await storedRecords(db, "m")).map((r) => r.start)).toEqual([0, 3, 6]);
+    await db.del(batchKey("m", 3));
+    const e = await expectCode(DurableLog.open(db, { logId, name: "m" }), "INTERNAL", "log_gap");
+    expect(e.details?.["missing"]).toBe(3);
+  });
+
+  it("writes one record per batch, carrying the root of the log after it, and the meta only once", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const log = await DurableLog.open(db, { logId, name: "w" });
+    const meta = await storedMeta(db, "w");
+    expect(meta).toEqual({ v: 2, logId, size: 0, root: log.root() });
+    await log.close();
+    const store = new InstrumentedStore(db);
+    const counted = await DurableLog.open(store, { logId, name: "w" });
+    for (let b = 0; b < 4; b++) await Promise.all(Array.from({ length: 5 + b }, (_, i) => counted.append({ b, i })));
+    expect(store.batches).toBe(4);
+    const records = await storedRecords(db, "w");
+    expect(records.map((r) => [r.start, r.entries.length])).toEqual([[0, 5], [5, 6], [11, 7], [18, 8]]);
+    for (const r of records) expect(toHex0x(r.root!)).toBe(counted.root(r.start + r.entries.length));
+    expect(await storedMeta(db, "w")).toEqual(meta);
+    await counted.close();
+    const again = await DurableLog.open(db, { logId, name: "w" });
+    expect(again.openReport).toEqual({ size: 26, truncated: 0, created: false });
+  });
+
+  it("opens a log whose newest records were deleted whole as a shorter log: nothing local records its length (the anchors do)", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const log = await DurableLog.open(db, { logId, name: "cut" });
+    for (let b = 0; b < 3; b++) await Promise.all([0, 1].map((i) => log.append({ b, i })));
+    const root4 = log.root(4);
+    await log.close();
+    await db.del(batchKey("cut", 4));
+    const again = await DurableLog.open(db, { logId, name: "cut" });
+    expect(again.size).toBe(4);
+    expect(again.root()).toBe(root4);
+  });
+
+  it("takes a log of the earlier layout over: checked against its recorded size, its meta becomes the base, new records carry roots", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const entries = Array.from({ length: 25 }, (_, i) => ({ i }));
+    const root = await v1Log(db, "old", logId, entries);
+    // a stray record past the recorded size (the v1 layout's only way to hold one) is dropped
+    await db.put(batchKey("old", 25), encodeBatchRecord([25, 26].map((i) => ({ tag: "x", bytes: canonicalBytes({ stray: i }) }))), { valueEncoding: "view" });
+    const log = await DurableLog.open(db, { logId, name: "old" });
+    expect(log.openReport).toEqual({ size: 25, truncated: 2, created: false });
+    expect(log.root()).toBe(root);
+    expect(log.tagged("x", 10)).toEqual([]);
+    expect(await db.get(batchKey("old", 25), GET_OPTIONS)).toBeUndefined();
+    expect(await storedMeta(db, "old")).toEqual({ v: 2, logId, size: 25, root });
+    await Promise.all([0, 1, 2].map((i) => log.append({ after: i })));
+    const grown = log.root();
+    await log.close();
+    const records = await storedRecords(db, "old");
+    expect(records.map((r) => [r.start, r.root === null])).toEqual([[0, true], [10, true], [20, true], [25, false]]);
+    const again = await DurableLog.open(db, { logId, name: "old" });
+    expect(again.openReport).toEqual({ size: 28, truncated: 0, created: false });
+    expect(again.root()).toBe(grown);
+    expect((await again.getEntries(0, 28)).map((e) => e.entry)).toEqual([...entries, { after: 0 }, { after: 1 }, { after: 2 }]);
+    // the base still binds what it covers: an entry of the old records altered is caught
+    await again.close();
+    await overwriteStored(db, "old", 3, canonicalBytes({ i: 99 }));
+    await expectCode(DurableLog.open(db, { logId, name: "old" }), "INTERNAL", "log_root_mismatch");
+  });
+
+  it("refuses a record past the end whose root does not match, and takes one whose root does", async () => {
     const { db } = await fresh();
     const logId = randomLogId();
     const log = await DurableLog.open(db, { logId, name: "t" });
     await Promise.all([0, 1, 2].map((i) => log.append({ i })));
-    const root = log.root();
     await log.close();
-    await db.put(batchKey("t", 3), encodeBatchRecord([3, 4].map((i) => ({ tag: "x", bytes: canonicalBytes({ stray: i }) }))), { valueEncoding: "view" });
+    const extra = [3, 4].map((i) => ({ tag: "x", bytes: canonicalBytes({ i }) }));
+    await db.put(batchKey("t", 3), encodeBatchRecord(extra, new Uint8Array(32).fill(7)), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db, { logId, name: "t" }), "INTERNAL", "log_root_mismatch");
+    const leaves = [0, 1, 2, 3, 4].map((i) => leafHash(canonicalBytes({ i })));
+    await db.put(batchKey("t", 3), encodeBatchRecord(extra, rootFromLeafHashes(leaves)), { valueEncoding: "view" });
     const again = await DurableLog.open(db, { logId, name: "t" });
-    expect(again.openReport.truncated).toBe(2);
-    expect(again.size).toBe(3);
-    expect(again.root()).toBe(root);
-    expect(again.tagged("x", 10)).toEqual([]);
-    expect(await db.get(batchKey("t", 3), GET_OPTIONS)).toBeUndefined();
-    expect((await again.append({ i: 3 })).index).toBe(3);
+    expect(again.size).toBe(5);
+    expect(again.tagged("x", 10)).toEqual([3, 4]);
   });
 });
 
