@@ -136,16 +136,17 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     const vault = await Vault.open(sub("vault", "view") as never, { masterKey });
     opened.push(vault);
 
-    // The logs live in a LevelDB of their own (see ./log/move-store.ts for why); those of earlier
-    // versions, in the "logs" sublevel, are moved there first.
-    const logsDb = new Level<string, Uint8Array>(join(opts.dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
-    await logsDb.open();
-    opened.push({ close: () => logsDb.close() });
-    await moveStore(sub("logs", "view") as never, logsDb as never);
     const anchorsDb = sub("anchors", "view");
+    mkdirSync(join(opts.dataDir, "logs"), { recursive: true });
     const logs = {} as Record<LogName, DurableLog>;
     const anchorers = {} as Record<LogName, Anchorer>;
     for (const name of ["access", "decisions"] as const) {
+      // Each log lives in a LevelDB of its own, ./logs/<name> (see ./log/move-store.ts for why);
+      // earlier versions kept them in the "logs" sublevel, from where they are moved first.
+      const logsDb = new Level<string, Uint8Array>(join(opts.dataDir, "logs", name), { keyEncoding: "utf8", valueEncoding: "view" });
+      await logsDb.open();
+      opened.push({ close: () => logsDb.close() });
+      await moveStore(sub("logs", "view") as never, logsDb as never, { prefix: `${name}/` });
       logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs, legacyTag: subjectTagOf });
       opened.push(logs[name]);
       anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError, signerBinding: fabric ? { didHash: didHash(did) } : "account" });

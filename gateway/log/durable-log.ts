@@ -4,9 +4,11 @@
  * Storage (all keys utf8 strings inside the database handle the caller passes; see ./kv.ts):
  *   `<name>/b/<index of its first entry, 16-digit zero-padded decimal>` -> one group commit's
  *        entries, in index order (the batch record; format below)
- *   `<name>/meta`  -> JSON {v: 2, logId, size, root} (utf8 bytes): the log's id, and its size and
+ *   `<name>/_meta` -> JSON {v: 2, logId, size, root} (utf8 bytes): the log's id, and its size and
  *        root when the record was written — when the log was created, or when a log of the
- *        earlier layout was taken over (the base). It is not rewritten by appends.
+ *        earlier layout was taken over (the base). It is not rewritten by appends, and it sorts
+ *        before every batch key (see below). Logs of the earlier layout keep theirs, v1, under
+ *        `<name>/meta`; opening one moves it to `<name>/_meta` as v2.
  * Batch record: a format byte (2), the root of the log right after this record (32 bytes: the
  * MTH of entries [0, first index + entries in it)), then per entry: the tag's length (1 byte) and
  * the tag (ASCII), the entry's length (4 bytes, big-endian) and its RFC 8785 canonical JSON bytes.
@@ -17,8 +19,10 @@
  * Why the root travels in the record and not in a meta record rewritten by every append (the
  * layout until stop 16, meta v1): a key rewritten by every write lands in every table file
  * LevelDB writes, so every file's key range overlapped every other's, and compaction merged and
- * rewrote the whole log at each level. Batch keys only grow; with nothing else in the store (the
- * gateway gives its logs a LevelDB of their own) compaction only moves the files down.
+ * rewrote the whole log at each level. Batch keys only grow, and the meta sorts before them (a
+ * key after them would stretch the range of the file holding it over every later file); with
+ * nothing else in the store (the gateway gives each log a LevelDB of its own) compaction only
+ * moves the files down.
  *
  * Opening a log re-hashes every entry, checks the base (the root at the meta's size) and the
  * root stored in the last record. What this cannot catch locally: the newest records deleted
@@ -37,8 +41,8 @@
  * not part of the entry, nor of its leaf hash: readers check the entry itself.
  *
  * Group commit: `append` canonicalises and hashes the entry at once and queues it. One writer
- * takes up to `maxBatch` queued entries and writes their batch record together with the new meta
- * record (size and root) in ONE atomic `batch(..., { sync })`. Indexes are assigned in commit
+ * takes up to `maxBatch` queued entries and writes their batch record, which names the root of
+ * the log after it, in ONE `batch(..., { sync })`. Indexes are assigned in commit
  * order; a caller's promise resolves only after its batch is on disk (fsync'd when `sync`, the
  * default). While a batch is being written, new appends accumulate for the next one; as soon as a
  * write completes, the next one is started before the callers of the completed one are resolved.
@@ -275,11 +279,17 @@ export class DurableLog {
    */
   static async open(db: KvStore, options: DurableLogOptions): Promise<DurableLog> {
     const opts = checkOptions(options);
-    const metaKey = `${opts.name}/meta`;
+    const metaKey = `${opts.name}/_meta`;
+    const legacyMetaKey = `${opts.name}/meta`;
     const where = { name: opts.name, logId: opts.logId };
 
-    const rawMeta = await db.get(metaKey, GET_OPTIONS);
+    let rawMeta = await db.get(metaKey, GET_OPTIONS);
+    const legacyMeta = rawMeta === undefined ? await db.get(legacyMetaKey, GET_OPTIONS) : undefined;
+    rawMeta ??= legacyMeta;
     const meta = rawMeta === undefined ? undefined : parseMeta(rawMeta, where);
+    if (meta && meta.v !== (legacyMeta === undefined ? 2 : 1)) {
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" has a meta record of another layout's version`, { reason: "log_meta_invalid", ...where, v: meta.v });
+    }
     if (meta && meta.logId !== opts.logId) {
       throw new CustodiaError("CONFIG_INVALID", `log "${opts.name}" belongs to another logId`, { reason: "log_id_mismatch", ...where, stored: meta.logId });
     }
@@ -350,6 +360,7 @@ export class DurableLog {
     const ops: KvOp[] = stale.map((key) => ({ type: "del", key }));
     // created, or taken over from the v1 layout: the meta becomes the base, never rewritten after
     if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
+    if (legacyMeta !== undefined) ops.push({ type: "del", key: legacyMetaKey });
     if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
     return new DurableLog(db, opts, { tree, starts, tags }, { size, truncated, created: !meta });
   }

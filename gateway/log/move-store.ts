@@ -1,12 +1,14 @@
 /**
- * Moves every record of one key-value store into another (the gateway's logs, from a sublevel of
- * its main LevelDB into a LevelDB of their own), so that it survives a crash at any point.
+ * Moves the records of one key-value store (all, or those under a key prefix) into another — the
+ * gateway's logs, from a sublevel of its main LevelDB into a LevelDB each — so that it survives a
+ * crash at any point.
  *
- * Why the logs have their own database: LevelDB writes a memtable out as one table file whose key
- * range runs from its smallest key to its largest. When the logs shared a database with the view,
- * the vault and the anchors, nearly every such file also held one of those keys, its range
- * overlapped the files before it, and compaction merged and rewrote the log's data again. On its
- * own the log's keys grow (`<name>/b/<16-digit index>`), and little needs merging.
+ * Why each log has a database of its own: LevelDB writes a memtable out as one table file whose
+ * key range runs from its smallest key to its largest. When the logs shared a database with the
+ * view, the vault and the anchors (or with each other), nearly every such file also held one of
+ * those keys, its range overlapped the files before it, and compaction merged and rewrote the
+ * log's data again. On its own a log's keys only grow (`<name>/b/<16-digit index>`), and the
+ * files only move down.
  *
  * Two marker keys in `to` record the progress ("!" sorts before every log name):
  *   MOVING  written (fsync'd) before the first record is copied;
@@ -33,35 +35,38 @@ export interface MoveReport {
 }
 
 /**
- * Moves every record of `from` into `to` (see the module comment). `chunk` records are copied per
- * batch; `onProgress` is told the running count after each. Resolves once `from` is empty and
- * neither marker is left. CONFIG_INVALID (reason "store_move_conflict") when both stores hold
- * records and `to` has no marker.
+ * Moves every record of `from` (with `prefix`: every record whose key starts with it) into `to`
+ * (see the module comment). `chunk` records are copied per batch; `onProgress` is told the
+ * running count after each. Resolves once `from` holds none of them and neither marker is left.
+ * CONFIG_INVALID (reason "store_move_conflict") when both stores hold records and `to` has no
+ * marker.
  */
-export async function moveStore(from: KvStore, to: KvStore, opts: { chunk?: number; onProgress?: (moved: number) => void } = {}): Promise<MoveReport> {
+export async function moveStore(from: KvStore, to: KvStore, opts: { prefix?: string; chunk?: number; onProgress?: (moved: number) => void } = {}): Promise<MoveReport> {
   const chunk = opts.chunk ?? 1000;
+  // keys are ASCII here; U+FFFF encodes above every byte an ASCII key continues with
+  const range = opts.prefix === undefined ? {} : { gte: opts.prefix, lt: `${opts.prefix}\uffff` };
   const moving = (await to.get(MOVING_KEY, VIEW)) !== undefined;
   const moved = (await to.get(MOVED_KEY, VIEW)) !== undefined;
   if (moved) {
-    await clear(from, chunk);
+    await clear(from, chunk, range);
     await to.batch([{ type: "del", key: MOVING_KEY }, { type: "del", key: MOVED_KEY }], { keyEncoding: "utf8", sync: true });
     return { moved: 0, resumed: true };
   }
-  if (await isEmpty(from)) {
+  if (await isEmpty(from, range)) {
     // nothing to move; a marker-only `to` (a move of an empty store that stopped midway) is tidied
     if (moving) await to.batch([{ type: "del", key: MOVING_KEY }], { keyEncoding: "utf8", sync: true });
     return { moved: 0, resumed: moving };
   }
   if (moving) {
-    await clear(to, chunk);
-  } else if (!(await isEmpty(to))) {
+    await clear(to, chunk, {});
+  } else if (!(await isEmpty(to, {}))) {
     throw new CustodiaError("CONFIG_INVALID", "both the old and the new log store hold records: the logs were written in the old place after they had been moved (an earlier version run on this data?)", {
       reason: "store_move_conflict",
     });
   }
   await to.batch([{ type: "put", key: MOVING_KEY, value: MARK }], { keyEncoding: "utf8", valueEncoding: "view", sync: true });
   let count = 0;
-  const it = from.iterator({ ...VIEW });
+  const it = from.iterator({ ...range, ...VIEW });
   try {
     for (;;) {
       // nextv may answer fewer than asked before the end: `chunk` records a batch all the same
@@ -83,13 +88,15 @@ export async function moveStore(from: KvStore, to: KvStore, opts: { chunk?: numb
   }
   // one fsync'd write makes every copy before it durable too (LevelDB's log is sequential)
   await to.batch([{ type: "put", key: MOVED_KEY, value: MARK }], { keyEncoding: "utf8", valueEncoding: "view", sync: true });
-  await clear(from, chunk);
+  await clear(from, chunk, range);
   await to.batch([{ type: "del", key: MOVING_KEY }, { type: "del", key: MOVED_KEY }], { keyEncoding: "utf8", sync: true });
   return { moved: count, resumed: moving };
 }
 
-async function isEmpty(store: KvStore): Promise<boolean> {
-  const it = store.iterator({ limit: 1, ...VIEW });
+type Range = { gte?: string; lt?: string };
+
+async function isEmpty(store: KvStore, range: Range): Promise<boolean> {
+  const it = store.iterator({ ...range, limit: 1, ...VIEW });
   try {
     return (await it.nextv(1)).length === 0;
   } finally {
@@ -99,9 +106,9 @@ async function isEmpty(store: KvStore): Promise<boolean> {
 
 /** Deletes every record of `store`, `chunk` at a time, each batch fsync'd (`from` and `to` are
  * different databases: the markers in `to` may go only once `from` is durably empty). */
-async function clear(store: KvStore, chunk: number): Promise<void> {
+async function clear(store: KvStore, chunk: number, range: Range): Promise<void> {
   for (;;) {
-    const it = store.iterator({ limit: chunk, ...VIEW });
+    const it = store.iterator({ ...range, limit: chunk, ...VIEW });
     let keys: string[];
     try {
       keys = (await it.nextv(chunk)).map(([key]) => key);

@@ -71,31 +71,31 @@ describe("a gateway started on a log of the earlier layout", () => {
     const { size, root } = { size: rt.deps.logs.access.size, root: rt.deps.logs.access.root() };
     await rt.close();
 
-    // the storage as the earlier versions left it: in the "logs" sublevel of the gateway's LevelDB
-    // (no log store of its own), entries one per record, the subject index beside
-    const store = new Level<string, Uint8Array>(join(dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
-    await store.open();
+    // the storage as the earlier versions left it: both logs in the "logs" sublevel of the
+    // gateway's LevelDB (no stores of their own), entries one per record, the meta (v1) rewritten
+    // with every batch, the subject index beside
     const db = new Level<string, unknown>(join(dataDir, "gateway"), { valueEncoding: "json" });
     await db.open();
     const logs = db.sublevel<string, Uint8Array>("logs", { valueEncoding: "view" });
     const ops: Array<{ type: "put"; key: string; value: Uint8Array }> = [];
-    for await (const [key, record] of store.iterator()) {
-      if (key.startsWith("access/b/")) {
-        const start = Number(key.slice("access/b/".length));
-        decodeBatchRecord(record)!.forEach((e, j) => ops.push({ type: "put", key: `access/e/${pad16(start + j)}`, value: e.bytes }));
-      } else if (key.endsWith("/meta")) {
-        // the meta as those versions kept it: v1, the log's size and root, rewritten with every batch
-        const meta = JSON.parse(new TextDecoder().decode(record)) as { logId: string; size: number; root: string };
-        const v1 = key === "access/meta" ? { v: 1, logId: meta.logId, size, root } : { ...meta, v: 1 };
-        ops.push({ type: "put", key, value: new TextEncoder().encode(JSON.stringify(v1)) });
-      } else {
-        ops.push({ type: "put", key, value: record });
+    for (const name of ["access", "decisions"]) {
+      const store = new Level<string, Uint8Array>(join(dataDir, "logs", name), { keyEncoding: "utf8", valueEncoding: "view" });
+      await store.open();
+      for await (const [key, record] of store.iterator()) {
+        if (key.startsWith(`${name}/b/`)) {
+          const start = Number(key.slice(`${name}/b/`.length));
+          decodeBatchRecord(record)!.forEach((e, j) => ops.push({ type: "put", key: `${name}/e/${pad16(start + j)}`, value: e.bytes }));
+        } else {
+          expect(key).toBe(`${name}/_meta`);
+          const meta = JSON.parse(new TextDecoder().decode(record)) as { logId: string; size: number; root: string };
+          const v1 = name === "access" ? { v: 1, logId: meta.logId, size, root } : { ...meta, v: 1 };
+          ops.push({ type: "put", key: `${name}/meta`, value: new TextEncoder().encode(JSON.stringify(v1)) });
+        }
       }
+      await store.close();
     }
-    expect(ops.some((op) => op.key === "access/meta")).toBe(true);
+    expect(ops.filter((op) => op.key.endsWith("/meta")).length).toBe(2);
     await logs.batch(ops);
-    await store.clear();
-    await store.close();
     rmSync(join(dataDir, "logs"), { recursive: true, force: true });
     const index = db.sublevel<string, number>("subjects", { valueEncoding: "json" });
     await index.put(`${subject.address.toLowerCase()}:access:000000000000`, 1);
@@ -120,10 +120,12 @@ describe("a gateway started on a log of the earlier layout", () => {
     for await (const key of check.sublevel("logs").keys()) leftover.push(key);
     for await (const key of check.sublevel("subjects").keys()) leftover.push(key);
     await check.close();
-    const moved = new Level<string, Uint8Array>(join(dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
-    await moved.open();
-    for await (const key of moved.keys()) if (!/^(access|decisions)\/(b\/\d{16}|meta)$/.test(key)) leftover.push(key);
-    await moved.close();
+    for (const name of ["access", "decisions"]) {
+      const moved = new Level<string, Uint8Array>(join(dataDir, "logs", name), { keyEncoding: "utf8", valueEncoding: "view" });
+      await moved.open();
+      for await (const key of moved.keys()) if (!new RegExp(`^${name}/(b/\\d{16}|_meta)$`).test(key)) leftover.push(key);
+      await moved.close();
+    }
     expect(leftover).toEqual([]);
     rt = await open();
   });

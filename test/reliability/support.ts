@@ -350,16 +350,16 @@ export function diskLeaf(log: DiskLog, index: number): string | undefined {
 }
 
 /**
- * Reads log `name` from `<dataDir>/logs` (the gateway must not be running: LevelDB allows one
+ * Reads log `name` from `<dataDir>/logs/<name>` (the gateway must not be running: LevelDB allows one
  * process), recomputes every leaf hash (RFC 9162: SHA-256(0x00 ‖ entry)) and the root, and counts
  * gaps and repeated entries. Never writes. `onEntry` sees each parsed entry of [0, size).
  */
 export async function readLogFromDisk(dataDir: string, name: "access" | "decisions", onEntry?: (index: number, entry: Record<string, unknown>) => void): Promise<DiskLog> {
-  const db = new Level<string, Uint8Array>(join(dataDir, "logs"), { keyEncoding: "utf8", valueEncoding: "view" });
+  const db = new Level<string, Uint8Array>(join(dataDir, "logs", name), { keyEncoding: "utf8", valueEncoding: "view" });
   await db.open();
   try {
     const logs = db;
-    const metaBytes = await logs.get(`${name}/meta`);
+    const metaBytes = (await logs.get(`${name}/_meta`)) ?? (await logs.get(`${name}/meta`));
     const meta = metaBytes ? (JSON.parse(new TextDecoder().decode(metaBytes)) as { v: number; size: number; root: string }) : { v: 2, size: 0, root: toHex0x(sha256(new Uint8Array(0))) };
     const prefix = `${name}/b/`;
     const stored: Array<[number, Uint8Array]> = [];

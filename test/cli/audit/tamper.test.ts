@@ -109,7 +109,7 @@ describe("audit verify against tampered gateway storage", () => {
   const scratch: string[] = [];
   const recorded: { health?: unknown; listing?: Json; checkpoints?: unknown } = {};
 
-  const original = (): string => join(g.dataDir, "logs");
+  const original = (): string => join(g.dataDir, "logs", "access");
 
   async function call(method: "GET" | "POST", url: string, who: Identity | null, payload?: unknown): Promise<Json> {
     const res = await g.app.inject({ method, url, headers: who ? { authorization: `Bearer ${await who.token()}` } : {}, ...(payload === undefined ? {} : { payload: payload as never }) });

@@ -34,9 +34,9 @@ async function storedRecords(db: { iterator(o: object): AsyncIterable<[string, U
   return out;
 }
 
-/** The meta record of log `name`, parsed. */
+/** The meta record of log `name` (the base, `<name>/_meta`), parsed. */
 async function storedMeta(db: TempDb["db"], name: string): Promise<Record<string, unknown>> {
-  return JSON.parse(new TextDecoder().decode((await db.get(`${name}/meta`, GET_OPTIONS))!)) as Record<string, unknown>;
+  return JSON.parse(new TextDecoder().decode((await db.get(`${name}/_meta`, GET_OPTIONS))!)) as Record<string, unknown>;
 }
 
 /**
@@ -259,6 +259,11 @@ describe("DurableLog: durability and restart", () => {
     expect(records.map((r) => [r.start, r.entries.length])).toEqual([[0, 5], [5, 6], [11, 7], [18, 8]]);
     for (const r of records) expect(toHex0x(r.root!)).toBe(counted.root(r.start + r.entries.length));
     expect(await storedMeta(db, "w")).toEqual(meta);
+    // every key the log holds sorts after the meta: no table file's range reaches over later ones
+    const keys: string[] = [];
+    for await (const k of db.keys()) keys.push(k);
+    expect(keys[0]).toBe("w/_meta");
+    expect(keys.slice(1).every((k) => /^w\/b\/\d{16}$/.test(k))).toBe(true);
     await counted.close();
     const again = await DurableLog.open(db, { logId, name: "w" });
     expect(again.openReport).toEqual({ size: 26, truncated: 0, created: false });
@@ -290,6 +295,7 @@ describe("DurableLog: durability and restart", () => {
     expect(log.tagged("x", 10)).toEqual([]);
     expect(await db.get(batchKey("old", 25), GET_OPTIONS)).toBeUndefined();
     expect(await storedMeta(db, "old")).toEqual({ v: 2, logId, size: 25, root });
+    expect(await db.get("old/meta", GET_OPTIONS)).toBeUndefined();
     await Promise.all([0, 1, 2].map((i) => log.append({ after: i })));
     const grown = log.root();
     await log.close();
@@ -319,6 +325,18 @@ describe("DurableLog: durability and restart", () => {
     const again = await DurableLog.open(db, { logId, name: "t" });
     expect(again.size).toBe(5);
     expect(again.tagged("x", 10)).toEqual([3, 4]);
+  });
+});
+
+describe("DurableLog: meta records", () => {
+  it("refuses a meta record whose version does not belong under its key", async () => {
+    const { db } = await fresh();
+    const logId = randomLogId();
+    const root = toHex0x(rootFromLeafHashes([]));
+    await db.put("a/_meta", new TextEncoder().encode(JSON.stringify({ v: 1, logId, size: 0, root })), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db, { logId, name: "a" }), "INTERNAL", "log_meta_invalid");
+    await db.put("b/meta", new TextEncoder().encode(JSON.stringify({ v: 2, logId, size: 0, root })), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db, { logId, name: "b" }), "INTERNAL", "log_meta_invalid");
   });
 });
 

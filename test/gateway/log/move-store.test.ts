@@ -80,6 +80,19 @@ describe("moveStore", () => {
     expect(await contents(p.to)).toEqual(p.original);
   });
 
+  it("moves only the records under a prefix when given one, and leaves the others", async () => {
+    const p = await places(30);
+    await p.from.batch([{ type: "put", key: "decisions/b/0000000000000000", value: bytes("another log") }, { type: "put", key: "accessory", value: bytes("not under access/") }], { keyEncoding: "utf8", valueEncoding: "view" });
+    expect(await moveStore(p.from, p.to, { prefix: "access/" })).toEqual({ moved: 31, resumed: false });
+    expect(await contents(p.to)).toEqual(p.original);
+    expect([...(await contents(p.from)).keys()]).toEqual(["accessory", "decisions/b/0000000000000000"]);
+    // the other log moves into a store of its own the same way; nothing is left
+    const d = await tempDb("custodia-move-to-");
+    dbs.push(d);
+    expect(await moveStore(p.from, d.db as unknown as KvStore, { prefix: "decisions/" })).toEqual({ moved: 1, resumed: false });
+    expect([...(await contents(p.from)).keys()]).toEqual(["accessory"]);
+  });
+
   it("does nothing on a fresh install (nothing in the old place)", async () => {
     const p = await places(0);
     await p.to.batch([{ type: "put", key: "access/meta", value: bytes("new") }], { keyEncoding: "utf8", valueEncoding: "view" });
