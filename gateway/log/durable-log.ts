@@ -27,7 +27,7 @@
  * Opening a log re-hashes every entry, checks the base (the root at the meta's size) and the
  * root stored in the last record. What this cannot catch locally: the newest records deleted
  * whole — nothing in the store records the length any more. The anchors do: a log shorter than
- * a checkpoint anchored on the ledger is refused by the anchorer (reason "ledger_ahead_of_log"),
+ * a checkpoint anchored on the ledger raises the anchorer's alarm (reason "ledger_ahead_of_log"),
  * and every receipt names its tree size.
  * Values are written and read with `valueEncoding: "view"` per operation, so the handle may be a
  * `Level`, or `level.sublevel(x, { valueEncoding: "view" | "buffer" | "json" })`; several logs may

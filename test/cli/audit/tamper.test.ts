@@ -9,7 +9,7 @@
  *
  * The durable log verifies itself on open, so a gateway restarted on these copies refuses to
  * start (asserted below) — but on the tail cut off, which leaves a shorter log that is whole: that
- * one is refused by the anchorer, whose anchors it falls short of. The hostile gateway is
+ * one raises the anchorer's alarm, since it falls short of an anchor. The hostile gateway is
  * therefore simulated: a source that serves the
  * tampered storage's entries read raw (skipping that check) while its proofs come from the tree it
  * built before the edit — the original storage opened with the real DurableLog — and its signed
@@ -329,7 +329,7 @@ describe("audit verify against tampered gateway storage", () => {
         await s.del(11);
       },
       // what is left is a log of 11 entries as it was: nothing local records that there were 13
-      // (the anchorer refuses a log shorter than an anchor: "ledger_ahead_of_log", anchorer.test.ts)
+      // (a log shorter than an anchor raises the anchorer's alarm: "ledger_ahead_of_log", anchorer.test.ts)
       refusedFor: null,
       code: "ENTRY_DELETED",
       index: 11,
