@@ -84,6 +84,20 @@ export function cpuOf(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Bytes a process has caused to be written to storage so far (Linux /proc/<pid>/io `write_bytes`:
+ * its write-ahead logs, table files and compactions; undefined elsewhere or once it is gone).
+ */
+export function bytesWrittenBy(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The whole machine's CPU time by kind, µs, summed over every core (Linux /proc/stat). */
 export interface MachineTimes {
   /** user, nice, system, irq and softirq: work done, by anything on the machine. */

@@ -24,14 +24,15 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { startNetwork } from "../../contracts/network.js";
 import { readyUrl } from "../helpers/child-process.js";
-import { cpuOf, ingestWorkload, machineTimes, rotating, seedWorkload, type MachineTimes } from "./gateway-workload.js";
+import { bytesWrittenBy, cpuOf, ingestWorkload, machineTimes, rotating, seedWorkload, type MachineTimes } from "./gateway-workload.js";
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(`usage: npm run bench:gateway
   Partners' data requests against a gateway with everything on, and the same requests against a
   bare Fastify route, in alternating rounds; the last line is one JSON object (rps, p99ms, bareRps,
-  ratio, ..., machine: each side's machine CPU per request, how busy the cores were, iowait and
-  steal, and the ratio the gateway would reach at the peer's utilisation and at full use).
+  ratio, ..., bytesWrittenPerEntry: the gateway's disk writes per log entry, machine: each side's
+  machine CPU per request, how busy the cores were, iowait and steal, and the ratio the gateway
+  would reach at the peer's utilisation and at full use).
   Environment: BENCH_CONNECTIONS (50), BENCH_SECONDS (10, split over the rounds), BENCH_ROUNDS (5),
   BENCH_SUBJECTS (200), BENCH_CPU_PROF=<dir> (CPU profiles of the servers),
   BENCH_PEER (same-bytes: the peer answers the bytes of a gateway answer; shape: a smaller body of
@@ -84,17 +85,22 @@ class Side {
   /** The whole machine's CPU time over the rounds, µs (undefined off Linux), and the rounds' wall time, s. */
   machine: MachineTimes | undefined = { busy: 0, iowait: 0, steal: 0 };
   wallSeconds = 0;
+  /** Bytes the server wrote to storage over the rounds (Linux only). */
+  written: number | undefined = 0;
   private readonly cpu: Record<string, number> = {};
   constructor(private readonly pids: Record<string, number | undefined>) {}
 
   /** Runs one autocannon round with `opts`, adding its requests, CPU and every response time. */
   async round(opts: autocannon.Options): Promise<void> {
     const before = Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, cpuOf(pid)]));
+    const written0 = bytesWrittenBy(this.pids["server"]);
     const self0 = process.cpuUsage();
     const machine0 = machineTimes();
     const wall0 = performance.now();
     const res = await run(opts, (ms) => this.latencies.push(ms));
     const machine1 = machineTimes();
+    const written1 = bytesWrittenBy(this.pids["server"]);
+    this.written = this.written === undefined || written0 === undefined || written1 === undefined ? undefined : this.written + written1 - written0;
     this.wallSeconds += (performance.now() - wall0) / 1000;
     const self = process.cpuUsage(self0);
     const m = this.machine;
@@ -237,6 +243,9 @@ try {
     acknowledged: ok2xx,
     // CPU µs per request of each process over the measured rounds (Linux only)
     cpuUsPerReq: { gateway: gCpu, bare: bCpu },
+    // bytes the gateway wrote to storage per access-log entry over the rounds: write-ahead logs,
+    // table files, compaction (Linux only)
+    bytesWrittenPerEntry: g.written === undefined || logged === 0 ? null : Math.round(g.written / logged),
     // The whole machine (servers, load generator, ledger node, kernel): busy CPU µs per request and
     // the share of its CPU time that was busy, in iowait, and stolen, per side; and the ratio the
     // gateway would reach at its machine cost per request, at the peer's utilisation and at full use.
@@ -248,7 +257,7 @@ try {
     process.stdout.write(`\nmachine  ${CORES} cores; gateway rounds ${m.gatewayUsPerReq} µs/req, ${pc(m.gatewayUtilisation)} busy (iowait ${pc(m.iowait.gateway)}, steal ${pc(m.steal.gateway)}); fastify rounds ${m.bareUsPerReq} µs/req, ${pc(m.bareUtilisation)} busy (iowait ${pc(m.iowait.bare)}, steal ${pc(m.steal.bare)})\n`);
     process.stdout.write(`         the gateway's ratio at its machine cost: ${m.ratioAtPeerUtilisation} at the peer's utilisation, ${m.ratioAtFullMachine} with every core busy\n`);
   }
-  process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx)\n`);
+  process.stdout.write(`\ngateway  ${result.rps} req/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  (${result.non2xx} non-2xx, ${logged} log entries for ${ok2xx} 2xx${result.bytesWrittenPerEntry === null ? "" : `, ${result.bytesWrittenPerEntry} bytes written to disk per entry`})\n`);
   process.stdout.write(`fastify  ${result.bareRps} req/s  p99 ${result.bareP99ms} ms\nratio    ${result.ratio}\n`);
   if (gCpu["server"] !== undefined && bCpu["server"] !== undefined) {
     process.stdout.write(`cpu/req  gateway ${gCpu["server"]} µs (ledger node ${gCpu["ledger"] ?? "?"} µs, load generator ${gCpu["loadgen"]} µs); fastify ${bCpu["server"]} µs (load generator ${bCpu["loadgen"]} µs)\n`);
