@@ -19,7 +19,8 @@ export interface GatewayHealth {
   status: string;
   gateway: { did: string; account: Address };
   ledger: { chainId: number; contract: Address; syncedBlock: number; fresh: boolean };
-  logs: Record<string, { size: number; anchored: number }>;
+  /** `alarm`: why anchoring of that log stopped (the log and the ledger disagree), or null. */
+  logs: Record<string, { size: number; anchored: number; alarm?: string | null }>;
 }
 
 /** A log receipt: where a decision or event sits in one of the gateway's RFC 9162 logs. */

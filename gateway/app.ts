@@ -294,13 +294,17 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     return { block, time, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
   }
 
+  /** The reason of a log's anchoring alarm ("anchor_root_mismatch", "ledger_ahead_of_log", ...), or null. */
+  const alarmOf = (n: LogName): string | null => deps.anchorers[n].alarmReason();
+
   /* ------------------------------------------------------------ public */
 
-  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), syncs: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer() })) }) } } }, async () => ({
-    status: deps.view.isFresh() ? "ok" : "degraded",
+  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), syncs: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer(), alarm: Type.Union([Type.String(), Type.Null()]) })) }) } } }, async () => ({
+    // "alarm": an anchorer found the log and the ledger disagree (tampering, or a log cut short) and stopped anchoring
+    status: (Object.keys(deps.logs) as LogName[]).some((n) => alarmOf(n) !== null) ? "alarm" : deps.view.isFresh() ? "ok" : "degraded",
     gateway: { did: deps.identity.did, account: deps.identity.account },
     ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, syncs: deps.view.syncs, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
-    logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0 }])),
+    logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0, alarm: alarmOf(n) }])),
   }));
 
   /* ---------------------------------------------------------- customer */

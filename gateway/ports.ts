@@ -35,6 +35,8 @@ export interface SignedCheckpointView {
 
 export interface AnchorerPort {
   lastAnchored(): SignedCheckpointView | null;
+  /** The alarm that stopped anchoring (the log and the ledger disagree), or null. */
+  alarmReason(): string | null;
   /** Signed checkpoints by tree size ascending: all, or those above `after`, at most `limit`. */
   checkpoints(page?: { after?: number; limit?: number }): Promise<SignedCheckpointView[]>;
 }

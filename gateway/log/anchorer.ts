@@ -13,6 +13,10 @@
  * at most one transaction) is in flight. A failed anchor is retried with exponential backoff; the
  * entries simply stay un-anchored until one succeeds — a later checkpoint covers them all.
  *
+ * At start the log must still hold what was last anchored from it, with the same root: a log cut
+ * short (its newest records deleted whole, which its own store cannot tell) or rewritten below
+ * that anchor raises the alarm below ("ledger_ahead_of_log", "anchor_root_mismatch").
+ *
  * Reconciliation (at start and after any failure): when the ledger's latest checkpoint of the log
  * is beyond the local record — e.g. the process died after the transaction landed but before the
  * record was written, or a receipt was lost — every such ledger checkpoint is checked against the
@@ -196,6 +200,15 @@ export class Anchorer {
     if (this.running) return;
     await this.init();
     if (this.alarm) throw this.alarm;
+    // The log must still hold what was anchored from it, as it was: a log cut short (its newest
+    // records deleted whole, which the log's store cannot tell) or rewritten below the last anchor.
+    const last = this.last?.checkpoint;
+    if (last && this.log.size < last.treeSize) {
+      this.raise("ledger_ahead_of_log", `${last.treeSize} entries were anchored but the log has ${this.log.size}`, { ledgerSize: last.treeSize, logSize: this.log.size });
+    }
+    if (last && this.log.root(last.treeSize) !== last.root.toLowerCase()) {
+      this.raise("anchor_root_mismatch", `the anchored root for ${last.treeSize} entries differs from the log's: tampering`, { treeSize: last.treeSize, ledgerRoot: last.root, localRoot: this.log.root(last.treeSize) });
+    }
     this.running = true;
     this.unsubscribe = this.log.onDurable((size) => this.notifyAppended(size));
     // Entries already durable count as appended now (their real append time is not recorded).
@@ -272,6 +285,11 @@ export class Anchorer {
       for (const [, value] of chunk) out.push(bytesToJson(value) as AnchorRecord);
     });
     return out;
+  }
+
+  /** The reason of the alarm that halted this anchorer ("anchor_root_mismatch", "ledger_ahead_of_log", "log_owned_by_other_gateway"), or null. */
+  alarmReason(): string | null {
+    return this.alarm === null ? null : String(this.alarm.details?.["reason"]);
   }
 
   stats(): AnchorerStats {

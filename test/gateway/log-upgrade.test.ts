@@ -20,9 +20,10 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
  * A gateway whose access log was written by an earlier version (in the gateway's main LevelDB, one
  * record per entry, and a per-subject index of its own) starts on this version: the log is moved
  * into its own store and rewritten into batch records, its size and root are unchanged, and each
- * customer's history is listed from the entries' tags.
+ * customer's history is listed from the entries' tags. And a gateway whose log lost its newest
+ * record starts on the shorter log, its anchorer raising the alarm that /health shows.
  */
-describe("a gateway started on a log of the earlier layout", () => {
+describe("a gateway restarted on storage changed under it", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "custodia-upgrade-"));
   let net: Network;
   let rt: GatewayRuntime;
@@ -128,5 +129,30 @@ describe("a gateway started on a log of the earlier layout", () => {
     }
     expect(leftover).toEqual([]);
     rt = await open();
+  });
+
+  it("starts on a log whose newest record was deleted whole, and /health raises the anchorer's alarm", async () => {
+    for (let i = 0; i < 3; i++) await call("POST", "/v1/data/query", partner, { subjects: [subject.address], purpose: "profiling", categories: ["transactions"] });
+    const health = async (): Promise<Json> => (await rt.app.inject({ method: "GET", url: "/health" })).json() as Json;
+    const deadline = Date.now() + 10_000;
+    while ((await health()).logs.access.anchored !== rt.deps.logs.access.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const anchored = await health();
+    expect(anchored.status).toBe("ok");
+    expect(anchored.logs.access).toEqual({ size: rt.deps.logs.access.size, anchored: rt.deps.logs.access.size, alarm: null });
+    await rt.close();
+
+    const store = new Level<string, Uint8Array>(join(dataDir, "logs", "access"), { keyEncoding: "utf8", valueEncoding: "view" });
+    await store.open();
+    const last = (await store.keys({ gte: "access/b/", lt: "access/b0", reverse: true, limit: 1 }).all())[0]!;
+    await store.del(last);
+    await store.close();
+
+    rt = await open();
+    // the store cannot tell (nothing in it records the length); the ledger's anchor can
+    expect(rt.deps.logs.access.size).toBe(Number(last.slice("access/b/".length)));
+    const after = await health();
+    expect(after.status).toBe("alarm");
+    expect(after.logs.access.alarm).toBe("ledger_ahead_of_log");
+    expect(after.logs.decisions.alarm).toBeNull();
   });
 });

@@ -7,7 +7,9 @@ import { sha256, toHex0x } from "../../../core/hash.js";
 import { deployCustodia } from "../../../contracts/deploy.js";
 import { EvmLedger } from "../../../contracts/evm-ledger.js";
 import { Anchorer, checkpointMessage, verifyCheckpointSignature, type AnchorerOptions, type SignedCheckpoint } from "../../../gateway/log/anchorer.js";
-import { DurableLog } from "../../../gateway/log/durable-log.js";
+import { DurableLog, batchKey, encodeBatchRecord } from "../../../gateway/log/durable-log.js";
+import { canonicalBytes } from "../../../core/jcs.js";
+import { leafHash, rootFromLeafHashes } from "../../../core/merkle.js";
 import { expectCode, randomLogId, tempDb, type TempDb } from "./helpers.js";
 
 /* ------------------------------------------------------------------ the chain */
@@ -300,6 +302,35 @@ describe("Anchorer on a real chain", () => {
     await appendN(env.log, 3);
     await env.gateway.ledger.anchorCheckpoint({ logId: env.logId, treeSize: 50, root: h("beyond") });
     await expectCode(env.anchorer().start(), "INTERNAL", "ledger_ahead_of_log");
+  });
+
+  it("raises an alarm when the log no longer holds what it anchored: cut short by whole records, or rewritten below the anchor", async () => {
+    // cut short: the newest record deleted, which the log's own store cannot tell
+    const cut = await setup();
+    await appendN(cut.log, 3, "a");
+    await appendN(cut.log, 3, "b");
+    const first = cut.anchorer();
+    expect((await first.anchorNow())?.treeSize).toBe(6);
+    await first.stop();
+    const logs = cut.t.db.sublevel<string, Uint8Array>("logs", { valueEncoding: "view" });
+    await logs.del(batchKey("access", 3));
+    expect((await cut.reopenLog()).size).toBe(3);
+    const short = await expectCode(cut.anchorer().start(), "INTERNAL", "ledger_ahead_of_log");
+    expect(short.details).toMatchObject({ ledgerSize: 6, logSize: 3 });
+
+    // rewritten consistently (entries and the root their record names): the store accepts it
+    const rewritten = await setup();
+    await appendN(rewritten.log, 3, "a");
+    await appendN(rewritten.log, 3, "b");
+    const a = rewritten.anchorer();
+    await a.anchorNow();
+    await a.stop();
+    const entries = [0, 1, 2].map((i) => canonicalBytes({ tag: "a", i })).concat([0, 1, 2].map((i) => canonicalBytes({ tag: "forged", i })));
+    const store = rewritten.t.db.sublevel<string, Uint8Array>("logs", { valueEncoding: "view" });
+    await store.put(batchKey("access", 3), encodeBatchRecord(entries.slice(3).map((bytes) => ({ tag: "", bytes })), rootFromLeafHashes(entries.map((b) => leafHash(b)))));
+    expect((await rewritten.reopenLog()).size).toBe(6);
+    const mismatch = await expectCode(rewritten.anchorer().start(), "INTERNAL", "anchor_root_mismatch");
+    expect(mismatch.details).toMatchObject({ treeSize: 6, localRoot: rewritten.log.root(6) });
   });
 
   it("refuses a signer that is not the ledger account", async () => {
