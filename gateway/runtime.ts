@@ -146,9 +146,14 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       const logsDb = new Level<string, Uint8Array>(join(opts.dataDir, "logs", name), { keyEncoding: "utf8", valueEncoding: "view" });
       await logsDb.open();
       opened.push({ close: () => logsDb.close() });
-      await moveStore(sub("logs", "view") as never, logsDb as never, { prefix: `${name}/` });
+      const move = await moveStore(sub("logs", "view") as never, logsDb as never, { prefix: `${name}/` });
+      // a log of the earlier layout keeps its meta under a key that sorts after its records
+      const takeover = (await logsDb.get(`${name}/meta`)) !== undefined;
       logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs, legacyTag: subjectTagOf });
       opened.push(logs[name]);
+      // Once, after a move or a takeover: its deletions (the old meta, per-entry records, the
+      // move's marks) span the whole key range, and would keep compaction merging until dropped.
+      if (move.moved > 0 || takeover) await (logsDb as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange("", "\uffff");
       anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError, signerBinding: fabric ? { didHash: didHash(did) } : "account" });
     }
 
@@ -186,7 +191,15 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       const sync = startControllerSync({ provider: opts.provider, registry: opts.didRegistry, ledger: ledgerWithRotation as ControllerLedger, fromBlock: opts.deployBlock, pollMs: config.ledgerPollMs, onError });
       opened.push({ close: () => sync.stop() });
     }
-    for (const name of ["access", "decisions"] as const) await anchorers[name].start().catch(onError);
+    for (const name of ["access", "decisions"] as const) {
+      await anchorers[name].start().catch((e: unknown) => {
+        // An alarm (reported already) means the log no longer holds what was anchored from it, or
+        // the ledger names another gateway: serving on would hand out receipts for indexes the
+        // ledger has anchored other entries at. Anything else (a ledger down) is retried.
+        if (anchorers[name].alarmReason() !== null) throw e;
+        onError(e);
+      });
+    }
     const pruner = setInterval(() => void jti.prune().catch(onError), 60_000);
     pruner.unref();
 

@@ -56,7 +56,7 @@ import type { Bytes32 } from "../../core/domain.js";
 import { CustodiaError } from "../../core/errors.js";
 import { canonicalize } from "../../core/jcs.js";
 import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
-import { EMPTY_ROOT, MerkleTree, leafHash, leafOfText } from "../../core/merkle.js";
+import { MerkleTree, leafHash, leafOfText } from "../../core/merkle.js";
 import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchOp, type BatchWriter, type KvOp, type KvStore } from "./kv.js";
 
 export interface AppendReceipt {
@@ -323,7 +323,7 @@ export class DurableLog {
           continue;
         }
         if (start !== expected) {
-          throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: meta?.size ?? 0 });
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, ...(bounded ? { size: recorded } : { base: meta!.size }) });
         }
         if (start + entries.length > recorded) {
           // the v1 writer put a batch's record and the size that covers it in one atomic batch
@@ -343,7 +343,7 @@ export class DurableLog {
       new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, { reason: "log_root_mismatch", ...where, size, recordedRoot: stored, computedRoot: toHex0x(tree.rootAt(size)) });
     const size = bounded ? recorded : expected;
     if (expected < (meta?.size ?? 0) || (bounded && expected !== recorded)) {
-      throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, size: meta?.size ?? 0 });
+      throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, ...(bounded ? { size: recorded } : { base: meta!.size }) });
     }
     if (!meta && stale.length > 0) {
       throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });

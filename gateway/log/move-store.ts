@@ -52,19 +52,27 @@ export async function moveStore(from: KvStore, to: KvStore, opts: { prefix?: str
     await to.batch([{ type: "del", key: MOVING_KEY }, { type: "del", key: MOVED_KEY }], { keyEncoding: "utf8", sync: true });
     return { moved: 0, resumed: true };
   }
+  // every key of `to` but the markers (they sort first: "!" is below every log name)
+  const data = { gt: MOVING_KEY };
   if (await isEmpty(from, range)) {
-    // nothing to move; a marker-only `to` (a move of an empty store that stopped midway) is tidied
-    if (moving) await to.batch([{ type: "del", key: MOVING_KEY }], { keyEncoding: "utf8", sync: true });
-    return { moved: 0, resumed: moving };
+    if (!moving) return { moved: 0, resumed: false };
+    // a copy was under way, and what it copied from is gone: neither place can be trusted whole
+    if (!(await isEmpty(to, data))) {
+      throw new CustodiaError("CONFIG_INVALID", "a move of the log store was interrupted and the old store has since been emptied: the new one holds only part of it", { reason: "store_move_conflict" });
+    }
+    await to.batch([{ type: "del", key: MOVING_KEY }], { keyEncoding: "utf8", sync: true });
+    return { moved: 0, resumed: true };
   }
   if (moving) {
-    await clear(to, chunk, {});
+    // an interrupted copy starts again from nothing; the marker stays until the copy is complete,
+    // so a crash in here is taken up the same way
+    await clear(to, chunk, data);
   } else if (!(await isEmpty(to, {}))) {
     throw new CustodiaError("CONFIG_INVALID", "both the old and the new log store hold records: the logs were written in the old place after they had been moved (an earlier version run on this data?)", {
       reason: "store_move_conflict",
     });
   }
-  await to.batch([{ type: "put", key: MOVING_KEY, value: MARK }], { keyEncoding: "utf8", valueEncoding: "view", sync: true });
+  if (!moving) await to.batch([{ type: "put", key: MOVING_KEY, value: MARK }], { keyEncoding: "utf8", valueEncoding: "view", sync: true });
   let count = 0;
   const it = from.iterator({ ...range, ...VIEW });
   try {
@@ -79,21 +87,22 @@ export async function moveStore(from: KvStore, to: KvStore, opts: { prefix?: str
       for (const [key] of records) {
         if (key === MOVING_KEY || key === MOVED_KEY) throw new CustodiaError("CONFIG_INVALID", `the store to move holds the reserved key "${key}"`, { reason: "store_move_conflict", key });
       }
-      await to.batch(records.map(([key, value]): KvOp => ({ type: "put", key, value })), { keyEncoding: "utf8", valueEncoding: "view" });
+      // fsync'd each: LevelDB closes a full memtable's log file without an fsync, so a later
+      // synced write would not make these durable (one fsync per `chunk` records, once)
+      await to.batch(records.map(([key, value]): KvOp => ({ type: "put", key, value })), { keyEncoding: "utf8", valueEncoding: "view", sync: true });
       count += records.length;
       opts.onProgress?.(count);
     }
   } finally {
     await it.close();
   }
-  // one fsync'd write makes every copy before it durable too (LevelDB's log is sequential)
   await to.batch([{ type: "put", key: MOVED_KEY, value: MARK }], { keyEncoding: "utf8", valueEncoding: "view", sync: true });
   await clear(from, chunk, range);
   await to.batch([{ type: "del", key: MOVING_KEY }, { type: "del", key: MOVED_KEY }], { keyEncoding: "utf8", sync: true });
   return { moved: count, resumed: moving };
 }
 
-type Range = { gte?: string; lt?: string };
+type Range = { gte?: string; gt?: string; lt?: string };
 
 async function isEmpty(store: KvStore, range: Range): Promise<boolean> {
   const it = store.iterator({ ...range, limit: 1, ...VIEW });

@@ -13,6 +13,7 @@ import { startNetwork, type Network } from "../../contracts/network.js";
 import { createGatewayRuntime, networkRuntimeOptions, type GatewayRuntime } from "../../gateway/runtime.js";
 import { decodeBatchRecord } from "../../gateway/log/durable-log.js";
 import { pad16 } from "../../gateway/log/kv.js";
+import { expectCode } from "./log/helpers.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -21,7 +22,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
  * record per entry, and a per-subject index of its own) starts on this version: the log is moved
  * into its own store and rewritten into batch records, its size and root are unchanged, and each
  * customer's history is listed from the entries' tags. And a gateway whose log lost its newest
- * record starts on the shorter log, its anchorer raising the alarm that /health shows.
+ * record (anchored) refuses to start.
  */
 describe("a gateway restarted on storage changed under it", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "custodia-upgrade-"));
@@ -131,7 +132,7 @@ describe("a gateway restarted on storage changed under it", () => {
     rt = await open();
   });
 
-  it("starts on a log whose newest record was deleted whole, and /health raises the anchorer's alarm", async () => {
+  it("refuses to start on a log whose newest record was deleted whole, and /health shows an alarm raised while running", async () => {
     for (let i = 0; i < 3; i++) await call("POST", "/v1/data/query", partner, { subjects: [subject.address], purpose: "profiling", categories: ["transactions"] });
     const health = async (): Promise<Json> => (await rt.app.inject({ method: "GET", url: "/health" })).json() as Json;
     const deadline = Date.now() + 10_000;
@@ -143,16 +144,25 @@ describe("a gateway restarted on storage changed under it", () => {
 
     const store = new Level<string, Uint8Array>(join(dataDir, "logs", "access"), { keyEncoding: "utf8", valueEncoding: "view" });
     await store.open();
-    const last = (await store.keys({ gte: "access/b/", lt: "access/b0", reverse: true, limit: 1 }).all())[0]!;
+    const [last, record] = (await store.iterator({ gte: "access/b/", lt: "access/b0", reverse: true, limit: 1 }).all())[0]!;
     await store.del(last);
     await store.close();
+    // the log's store cannot tell (nothing in it records the length); the anchor can, and the
+    // gateway does not serve on a log that lost anchored entries
+    await expectCode(open(), "INTERNAL", "ledger_ahead_of_log");
 
+    await store.open();
+    await store.put(last, record);
+    await store.close();
     rt = await open();
-    // the store cannot tell (nothing in it records the length); the ledger's anchor can
-    expect(rt.deps.logs.access.size).toBe(Number(last.slice("access/b/".length)));
+    expect((await health()).status).toBe("ok");
+    // an alarm raised while running (reconciliation after a failed anchor finding the ledger in
+    // disagreement) stops anchoring; /health says so
+    const anchorer = rt.deps.anchorers.access as unknown as { raise(reason: string, message: string, details: object): never };
+    expect(() => anchorer.raise("anchor_root_mismatch", "raised by the test", {})).toThrow("raised by the test");
     const after = await health();
     expect(after.status).toBe("alarm");
-    expect(after.logs.access.alarm).toBe("ledger_ahead_of_log");
+    expect(after.logs.access.alarm).toBe("anchor_root_mismatch");
     expect(after.logs.decisions.alarm).toBeNull();
   });
 });

@@ -324,8 +324,8 @@ export function runAutocannon(opts: autocannon.Options): Promise<autocannon.Resu
 /** A gateway log as found in its LevelDB files, checked independently of gateway/log. */
 export interface DiskLog {
   /**
-   * The log's size: the end of its last batch record (meta v2, which each record names the root
-   * of the log after it), or the size its meta record holds (v1, rewritten with every batch).
+   * The log's size: the end of its last batch record (meta v2: each record names the root of the
+   * log after it), or the size its meta record holds (v1: rewritten with every batch).
    */
   size: number;
   /** The root the last record names (v2; the meta's while nothing is past it), and the one recomputed from the stored entries. */
@@ -358,14 +358,13 @@ export async function readLogFromDisk(dataDir: string, name: "access" | "decisio
   const db = new Level<string, Uint8Array>(join(dataDir, "logs", name), { keyEncoding: "utf8", valueEncoding: "view" });
   await db.open();
   try {
-    const logs = db;
-    const metaBytes = (await logs.get(`${name}/_meta`)) ?? (await logs.get(`${name}/meta`));
+    const metaBytes = (await db.get(`${name}/_meta`)) ?? (await db.get(`${name}/meta`));
     const meta = metaBytes ? (JSON.parse(new TextDecoder().decode(metaBytes)) as { v: number; size: number; root: string }) : { v: 2, size: 0, root: toHex0x(sha256(new Uint8Array(0))) };
     const prefix = `${name}/b/`;
     const stored: Array<[number, Uint8Array]> = [];
     let end = 0;
     let lastRoot: string | undefined;
-    for await (const [key, value] of logs.iterator({ gte: prefix, lt: `${name}/b0` })) {
+    for await (const [key, value] of db.iterator({ gte: prefix, lt: `${name}/b0` })) {
       const start = Number(key.slice(prefix.length));
       const record = decodeRecord(value);
       if (record === null) throw new Error(`undecodable batch record ${key}`);

@@ -305,6 +305,11 @@ describe("DurableLog: durability and restart", () => {
     expect(again.openReport).toEqual({ size: 28, truncated: 0, created: false });
     expect(again.root()).toBe(grown);
     expect((await again.getEntries(0, 28)).map((e) => e.entry)).toEqual([...entries, { after: 0 }, { after: 1 }, { after: 2 }]);
+    // a v1 record reaching past the recorded size: never written so, since size and record travelled together
+    const { db: db2 } = await fresh();
+    await v1Log(db2, "over", logId, entries);
+    await db2.put(batchKey("over", 20), encodeBatchRecord([20, 21, 22, 23, 24, 25].map((i) => ({ tag: "", bytes: canonicalBytes({ i }) }))), { valueEncoding: "view" });
+    await expectCode(DurableLog.open(db2, { logId, name: "over" }), "INTERNAL", "log_record_invalid");
     // the base still binds what it covers: an entry of the old records altered is caught
     await again.close();
     await overwriteStored(db, "old", 3, canonicalBytes({ i: 99 }));

@@ -128,6 +128,30 @@ describe("moveStore", () => {
     });
   }
 
+  // A crash while an interrupted move starts again: in the new place the second attempt's batches
+  // 1-2 clear the first attempt's copy (500 a batch), then 3-7 copy, 8 writes the "moved" mark.
+  for (const [first, second] of [[4, 1], [4, 2], [5, 4], [3, 7]] as const) {
+    it(`finishes a move whose first attempt died at batch ${first} and second at batch ${second}`, async () => {
+      const p = await places(2_000);
+      await expect(moveStore(p.from, new DyingStore(p.to, first), { chunk: 500 })).rejects.toThrow("the process died here");
+      await expect(moveStore(p.from, new DyingStore(p.to, second), { chunk: 500 })).rejects.toThrow("the process died here");
+      expect(await p.to.get(MOVING_KEY, VIEW)).toBeDefined();
+      expect(await moveStore(p.from, p.to, { chunk: 500 })).toEqual({ moved: 2_001, resumed: true });
+      expect(await contents(p.to)).toEqual(p.original);
+      expect((await contents(p.from)).size).toBe(0);
+    });
+  }
+
+  it("refuses an interrupted copy whose source has since been emptied, and tidies a mark with nothing copied", async () => {
+    const p = await places(0);
+    await p.to.batch([{ type: "put", key: MOVING_KEY, value: bytes("1") }, { type: "put", key: "access/b/0000000000000000", value: bytes("part of a copy") }], { keyEncoding: "utf8", valueEncoding: "view" });
+    await expectCode(moveStore(p.from, p.to), "CONFIG_INVALID", "store_move_conflict");
+    expect((await contents(p.to)).size).toBe(2);
+    await p.to.batch([{ type: "del", key: "access/b/0000000000000000" }], { keyEncoding: "utf8" });
+    expect(await moveStore(p.from, p.to)).toEqual({ moved: 0, resumed: true });
+    expect((await contents(p.to)).size).toBe(0);
+  });
+
   it("starts an interrupted copy again from an empty new place: nothing of the first attempt survives", async () => {
     const p = await places(50);
     await p.to.batch(
