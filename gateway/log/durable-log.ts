@@ -27,8 +27,9 @@
  * Opening a log re-hashes every entry, checks the base (the root at the meta's size) and the
  * root stored in the last record. What this cannot catch locally: the newest records deleted
  * whole — nothing in the store records the length any more. The anchors do: a log shorter than
- * a checkpoint anchored on the ledger raises the anchorer's alarm (reason "ledger_ahead_of_log"),
- * and every receipt names its tree size.
+ * its last anchor raises the anchorer's alarm (reason "ledger_ahead_of_log") and the gateway
+ * refuses to start on it. A cut within the un-anchored tail only a receipt (it names its tree
+ * size) can show.
  * Values are written and read with `valueEncoding: "view"` per operation, so the handle may be a
  * `Level`, or `level.sublevel(x, { valueEncoding: "view" | "buffer" | "json" })`; several logs may
  * share one handle under different names. Leaf hashes are not stored: they are recomputed from the
