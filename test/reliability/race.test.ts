@@ -15,7 +15,7 @@
  *
  * The gateway follows the node's pushed new-block announcements, as the embedded network does.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -209,8 +209,11 @@ describe("reliability: grants and revocations racing with data requests", () => 
 
     beforeAll(async () => {
       proxy = await delayedHeadsProxy(net.rpcUrl.replace(/^http/, "ws"), 0);
-      // a second gateway store on the same chain, following the node through the slow relay; it
-      // anchors nothing during the test
+      // The same gateway, restarted on a copy of its stores (the racing rounds are over), following
+      // the node through the slow relay; it anchors nothing during the test. A copy and not fresh
+      // stores: a gateway whose logs are behind what it anchored refuses to start.
+      await rt.close();
+      for (const part of ["gateway", "logs", "master.key"]) cpSync(join(dataDir, part), join(lateDir, part), { recursive: true });
       late = await createGatewayRuntime({ dataDir: lateDir, ...networkRuntimeOptions(net), ledgerWsUrl: proxy.url, config: { port: 0, anchorEveryMs: 3_600_000, anchorEveryEntries: 1_000_000 } });
       expect(late.deps.view.pushing, "push mode is opt-in").toBe(false);
       const c = await net.admin.getConsent(subject().address as Address, partner().address as Address, purposeId(PURPOSE));
