@@ -204,10 +204,10 @@ export class Anchorer {
     // records deleted whole, which the log's store cannot tell) or rewritten below the last anchor.
     const last = this.last?.checkpoint;
     if (last && this.log.size < last.treeSize) {
-      this.raise("ledger_ahead_of_log", `${last.treeSize} entries were anchored but the log has ${this.log.size}`, { ledgerSize: last.treeSize, logSize: this.log.size });
+      this.raise("ledger_ahead_of_log", `${last.treeSize} entries were anchored but the log has ${this.log.size}: it was cut short or restored from an older copy (restore the log, or investigate)`, { ledgerSize: last.treeSize, logSize: this.log.size });
     }
     if (last && this.log.root(last.treeSize) !== last.root.toLowerCase()) {
-      this.raise("anchor_root_mismatch", `the anchored root for ${last.treeSize} entries differs from the log's: tampering`, { treeSize: last.treeSize, ledgerRoot: last.root, localRoot: this.log.root(last.treeSize) });
+      this.raise("anchor_root_mismatch", `the anchored root for ${last.treeSize} entries differs from the log's: its entries were changed (restore the log, or investigate)`, { treeSize: last.treeSize, ledgerRoot: last.root, localRoot: this.log.root(last.treeSize) });
     }
     this.running = true;
     this.unsubscribe = this.log.onDurable((size) => this.notifyAppended(size));
