@@ -147,13 +147,11 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       await logsDb.open();
       opened.push({ close: () => logsDb.close() });
       const move = await moveStore(sub("logs", "view") as never, logsDb as never, { prefix: `${name}/` });
-      // a log of the earlier layout keeps its meta under a key that sorts after its records
-      const takeover = (await logsDb.get(`${name}/meta`)) !== undefined;
       logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs, legacyTag: subjectTagOf });
       opened.push(logs[name]);
       // Once, after a move or a takeover: its deletions (the old meta, per-entry records, the
       // move's marks) span the whole key range, and would keep compaction merging until dropped.
-      if (move.moved > 0 || takeover) await (logsDb as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange("", "\uffff");
+      if (move.moved > 0 || logs[name].tookOver) await (logsDb as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange("", "\uffff");
       anchorers[name] = new Anchorer({ log: logs[name], ledger: opts.ledger, signer: opts.wallet, store: anchorsDb.sublevel(name, { valueEncoding: "view" }) as never, everyEntries: config.anchorEveryEntries, everyMs: config.anchorEveryMs, clock, onError, signerBinding: fabric ? { didHash: didHash(did) } : "account" });
     }
 

@@ -229,6 +229,11 @@ export class DurableLog {
   readonly name: string;
   /** What open() found. */
   readonly openReport: OpenReport;
+  /**
+   * Whether open() took over a log of the earlier layout (meta v1) and deleted its old meta record,
+   * whose key sorts after the batch keys: its tombstone spans the whole log until compacted.
+   */
+  readonly tookOver: boolean;
 
   private readonly db: KvStore;
   private readonly maxBatch: number;
@@ -253,7 +258,7 @@ export class DurableLog {
   private readonly listeners = new Set<(size: number) => void>();
   private readonly counters = { appends: 0, batches: 0, failedBatches: 0, maxBatchSize: 0 };
 
-  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; starts: number[]; tags: Map<string, number[]> }, report: OpenReport) {
+  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; starts: number[]; tags: Map<string, number[]> }, report: OpenReport, tookOver: boolean) {
     this.db = db;
     this.logId = opts.logId;
     this.name = opts.name;
@@ -267,6 +272,7 @@ export class DurableLog {
     this.tags = state.tags;
     this.durable = report.size;
     this.openReport = report;
+    this.tookOver = tookOver;
   }
 
   /**
@@ -300,6 +306,8 @@ export class DurableLog {
     const bounded = meta === undefined || meta.v === 1;
     const recorded = bounded ? (meta?.size ?? 0) : Number.MAX_SAFE_INTEGER;
     let lastRoot: Uint8Array | null = null;
+    const gap = (missing: number): CustodiaError =>
+      new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${missing}`, { reason: "log_gap", ...where, missing, ...(bounded ? { size: recorded } : { base: meta!.size }) });
 
     const prefix = `${opts.name}/b/`;
     // leaves go straight into the tree: a million-entry log is not also held as a million arrays
@@ -323,9 +331,7 @@ export class DurableLog {
           truncated += entries.length;
           continue;
         }
-        if (start !== expected) {
-          throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, ...(bounded ? { size: recorded } : { base: meta!.size }) });
-        }
+        if (start !== expected) throw gap(expected);
         if (start + entries.length > recorded) {
           // the v1 writer put a batch's record and the size that covers it in one atomic batch
           throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record reaching beyond its recorded size`, { reason: "log_record_invalid", ...where, key, size: recorded });
@@ -343,9 +349,7 @@ export class DurableLog {
     const mismatch = (size: number, stored: string): CustodiaError =>
       new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, { reason: "log_root_mismatch", ...where, size, recordedRoot: stored, computedRoot: toHex0x(tree.rootAt(size)) });
     const size = bounded ? recorded : expected;
-    if (expected < (meta?.size ?? 0) || (bounded && expected !== recorded)) {
-      throw new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${expected}`, { reason: "log_gap", ...where, missing: expected, ...(bounded ? { size: recorded } : { base: meta!.size }) });
-    }
+    if (expected < (meta?.size ?? 0) || (bounded && expected !== recorded)) throw gap(expected);
     if (!meta && stale.length > 0) {
       throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });
     }
@@ -363,7 +367,7 @@ export class DurableLog {
     if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
     if (legacyMeta !== undefined) ops.push({ type: "del", key: legacyMetaKey });
     if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
-    return new DurableLog(db, opts, { tree, starts, tags }, { size, truncated, created: !meta });
+    return new DurableLog(db, opts, { tree, starts, tags }, { size, truncated, created: !meta }, legacyMeta !== undefined);
   }
 
   /** Durable size: entries whose batch is on disk. */

@@ -291,6 +291,7 @@ describe("DurableLog: durability and restart", () => {
     await db.put(batchKey("old", 25), encodeBatchRecord([25, 26].map((i) => ({ tag: "x", bytes: canonicalBytes({ stray: i }) }))), { valueEncoding: "view" });
     const log = await DurableLog.open(db, { logId, name: "old" });
     expect(log.openReport).toEqual({ size: 25, truncated: 2, created: false });
+    expect(log.tookOver).toBe(true);
     expect(log.root()).toBe(root);
     expect(log.tagged("x", 10)).toEqual([]);
     expect(await db.get(batchKey("old", 25), GET_OPTIONS)).toBeUndefined();
@@ -303,6 +304,7 @@ describe("DurableLog: durability and restart", () => {
     expect(records.map((r) => [r.start, r.root === null])).toEqual([[0, true], [10, true], [20, true], [25, false]]);
     const again = await DurableLog.open(db, { logId, name: "old" });
     expect(again.openReport).toEqual({ size: 28, truncated: 0, created: false });
+    expect(again.tookOver).toBe(false);
     expect(again.root()).toBe(grown);
     expect((await again.getEntries(0, 28)).map((e) => e.entry)).toEqual([...entries, { after: 0 }, { after: 1 }, { after: 2 }]);
     // a v1 record reaching past the recorded size: never written so, since size and record travelled together
