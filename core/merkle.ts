@@ -217,6 +217,55 @@ class HashList {
   at(i: number): Uint8Array {
     return this.buf.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
   }
+
+  /** Keeps the first `length` hashes. Precondition: length <= this.length. */
+  truncate(length: number): void {
+    this.count = length;
+  }
+}
+
+/**
+ * Where a pruned tree (see MerkleTree) keeps every leaf hash, in order. The durable log's is a file
+ * beside its store, rebuilt each time the log opens (gateway/log/leaf-file.ts), so the hashes sit in
+ * the operating system's page cache instead of the process's memory.
+ */
+export interface LeafStore {
+  readonly length: number;
+  /** Appends a copy of a 32-byte hash. */
+  append(hash: Uint8Array): void;
+  /** Copies the hashes [start, start + count) into `into` (count · 32 bytes). Precondition: start + count <= length. */
+  read(start: number, count: number, into: Uint8Array): void;
+  /** Keeps the first `length` hashes. Precondition: length <= this.length. */
+  truncate(length: number): void;
+}
+
+/** A LeafStore in memory (tests, and trees small enough to keep whole). */
+export class MemoryLeafStore implements LeafStore {
+  private readonly list = new HashList();
+  get length(): number {
+    return this.list.length;
+  }
+  append(hash: Uint8Array): void {
+    this.list.push(hash);
+  }
+  read(start: number, count: number, into: Uint8Array): void {
+    for (let i = 0; i < count; i++) into.set(this.list.at(start + i), i * HASH_SIZE);
+  }
+  truncate(length: number): void {
+    this.list.truncate(length);
+  }
+}
+
+export interface MerkleTreeOptions {
+  /**
+   * Prune: keep in memory only the complete subtrees of at least 2^pruneBelow leaves (and the
+   * nodes of the block of 2^pruneBelow leaves still filling up); smaller subtrees of earlier
+   * blocks are hashed again from `leaves` when a root or proof needs them. 0 (default): keep
+   * every node. Requires `leaves`.
+   */
+  pruneBelow?: number;
+  /** Where every leaf hash is kept when pruning. */
+  leaves?: LeafStore;
 }
 
 /**
@@ -227,12 +276,37 @@ class HashList {
  * `levels[k].length === floor(size / 2^k)`. About 2·size hashes in total; each append does
  * amortised O(1) (worst O(log n)) hashing; the rightmost entry of each level whose bit is set in
  * `size` forms the frontier, so a root or proof of any past size costs O(log n) hashes.
+ *
+ * Pruned (`pruneBelow` = P > 0): levels below P hold only the nodes of the current block (the
+ * leaves from `blockStart`, the last multiple of 2^P, up to `size`); the leaves themselves are also
+ * appended to the LeafStore. A node below level P of an earlier block is computed from that block's
+ * leaves, read from the store: at most 2^P − 1 hashes. Memory: 64 / 2^P bytes per leaf instead of
+ * 64, the rest in the store.
  */
 export class MerkleTree {
   private readonly levels: HashList[];
   private cachedRoot: Uint8Array | undefined;
+  private count = 0;
+  private readonly prune: number;
+  private readonly block: number;
+  private readonly store: LeafStore | undefined;
+  /** First leaf of the block still filling up (a multiple of `block`); 0 when not pruning. */
+  private blockStart = 0;
+  /** The leaves of the last earlier block read from the store, and which block it was. */
+  private readBlock = -1;
+  private readonly readBuf: Uint8Array;
 
-  constructor() {
+  constructor(options: MerkleTreeOptions = {}) {
+    const prune = options.pruneBelow ?? 0;
+    if (!Number.isInteger(prune) || prune < 0 || prune > 16) {
+      throw new CustodiaError("INVALID_ARGUMENT", "pruneBelow must be a whole number from 0 to 16");
+    }
+    if (prune > 0 && !options.leaves) throw new CustodiaError("INVALID_ARGUMENT", "a pruned tree needs a LeafStore");
+    if (options.leaves && options.leaves.length !== 0) throw new CustodiaError("INVALID_ARGUMENT", "a tree starts from an empty LeafStore");
+    this.prune = prune;
+    this.block = 2 ** prune;
+    this.store = options.leaves;
+    this.readBuf = new Uint8Array(prune > 0 ? this.block * HASH_SIZE : 0);
     this.levels = [new HashList()];
   }
 
@@ -249,7 +323,7 @@ export class MerkleTree {
 
   /** Number of leaves. */
   get size(): number {
-    return this.levels[0]!.length;
+    return this.count;
   }
 
   /**
@@ -258,14 +332,49 @@ export class MerkleTree {
    */
   append(hash: Uint8Array): number {
     assertHash(hash, "leaf hash");
-    const index = this.size;
-    let idx = index;
+    const index = this.count;
+    this.store?.append(hash);
+    this.place(hash);
+    this.cachedRoot = undefined;
+    return index;
+  }
+
+  /**
+   * Drops every leaf from `size` on (and the nodes over them): the tree of the first `size`
+   * leaves, as if the rest had never been appended. PROOF_INVALID_SIZE when size > this.size.
+   */
+  truncate(size: number): void {
+    this.checkSize(size);
+    this.cachedRoot = undefined;
+    this.readBlock = -1;
+    if (this.prune === 0) {
+      for (let k = 0; k < this.levels.length; k++) this.levels[k]!.truncate(Math.floor(size / 2 ** k));
+      this.count = size;
+      this.store?.truncate(size);
+      return;
+    }
+    for (let k = this.prune; k < this.levels.length; k++) this.levels[k]!.truncate(Math.floor(size / 2 ** k));
+    this.store!.truncate(size);
+    // the block now filling up is rebuilt from its leaves in the store
+    const start = Math.floor(size / this.block) * this.block;
+    for (let k = 0; k < this.prune && k < this.levels.length; k++) this.levels[k]!.truncate(0);
+    this.count = start;
+    this.blockStart = start;
+    const leaves = new Uint8Array((size - start) * HASH_SIZE);
+    this.store!.read(start, size - start, leaves);
+    for (let i = 0; i < size - start; i++) this.place(leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+  }
+
+  /** Adds leaf `this.count` to the levels, combining each subtree it completes. */
+  private place(hash: Uint8Array): void {
+    let idx = this.count;
     let level = 0;
     this.levels[0]!.push(hash);
     // While the new node is a right child, its parent's subtree has just become complete.
     while (idx % 2 === 1) {
       const here = this.levels[level]!;
-      const parent = combine(here.at(idx - 1), here.at(idx));
+      const base = level < this.prune ? this.blockStart / 2 ** level : 0;
+      const parent = combine(here.at(idx - 1 - base), here.at(idx - base));
       level++;
       idx = (idx - 1) / 2;
       let up = this.levels[level];
@@ -275,8 +384,12 @@ export class MerkleTree {
       }
       up.push(parent);
     }
-    this.cachedRoot = undefined;
-    return index;
+    this.count++;
+    if (this.prune > 0 && this.count % this.block === 0) {
+      // the block is complete: its root is at level P; what is below it goes
+      for (let k = 0; k < this.prune; k++) this.levels[k]!.truncate(0);
+      this.blockStart = this.count;
+    }
   }
 
   /** The stored leaf hash at `index`. Precondition: 0 <= index < size (else PROOF_INVALID_INDEX). */
@@ -287,7 +400,7 @@ export class MerkleTree {
         size: this.size,
       });
     }
-    return this.levels[0]!.at(index).slice();
+    return this.node(0, index).slice();
   }
 
   /** MTH of the whole current tree (EMPTY_ROOT when empty); memoised until the next append. */
@@ -389,10 +502,35 @@ export class MerkleTree {
    */
   private subtreeHash(start: number, n: number): Uint8Array {
     if (isPowerOfTwo(n) && start % n === 0) {
-      return this.levels[bitLength(n) - 1]!.at(start / n);
+      return this.node(bitLength(n) - 1, start / n);
     }
     const k = splitPoint(n);
     return combine(this.subtreeHash(start, k), this.subtreeHash(start + k, n - k));
+  }
+
+  /** The hash of complete subtree i at level k (leaves [i·2^k, (i+1)·2^k)). May return a view. */
+  private node(k: number, i: number): Uint8Array {
+    if (k >= this.prune) return this.levels[k]!.at(i);
+    const base = this.blockStart / 2 ** k;
+    if (i >= base) return this.levels[k]!.at(i - base);
+    // below level P in an earlier block: hashed again from the block's leaves
+    const first = i * 2 ** k;
+    const blk = Math.floor(first / this.block);
+    if (blk !== this.readBlock) {
+      this.store!.read(blk * this.block, this.block, this.readBuf);
+      this.readBlock = blk;
+    }
+    const off = first - blk * this.block;
+    let row: Uint8Array[] = [];
+    for (let j = 0; j < 2 ** k; j++) row.push(this.readBuf.subarray((off + j) * HASH_SIZE, (off + j + 1) * HASH_SIZE));
+    // a leaf is copied out: the next read of another block reuses the buffer
+    if (k === 0) return row[0]!.slice();
+    while (row.length > 1) {
+      const up: Uint8Array[] = [];
+      for (let j = 0; j < row.length; j += 2) up.push(combine(row[j]!, row[j + 1]!));
+      row = up;
+    }
+    return row[0]!;
   }
 }
 
