@@ -147,7 +147,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       await logsDb.open();
       opened.push({ close: () => logsDb.close() });
       const move = await moveStore(sub("logs", "view") as never, logsDb as never, { prefix: `${name}/` });
-      logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs, legacyTag: subjectTagOf });
+      // its leaf hashes in ./logs/<name>.leaves (rebuilt on open): the tree keeps ~1 byte an entry in memory
+      logs[name] = await DurableLog.open(logsDb as never, { logId: logIdFor(opts.chainId, opts.contract, account, name), name, maxBatch: config.logMaxBatch, maxDelayMs: config.logMaxDelayMs, legacyTag: subjectTagOf, leafFile: join(opts.dataDir, "logs", `${name}.leaves`) });
       opened.push(logs[name]);
       // Once, after a move or a takeover: its deletions (the old meta, per-entry records, the
       // move's marks) span the whole key range, and would keep compaction merging until dropped.

@@ -58,6 +58,7 @@ import { CustodiaError } from "../../core/errors.js";
 import { canonicalize } from "../../core/jcs.js";
 import { bytesEqual, fromHex, toHex0x } from "../../core/hash.js";
 import { MerkleTree, leafHash, leafOfText } from "../../core/merkle.js";
+import { FileLeafStore } from "./leaf-file.js";
 import { GET_OPTIONS, batchWriter, bytesToJson, jsonToBytes, pad16, readRange, type BatchOp, type BatchWriter, type KvOp, type KvStore } from "./kv.js";
 
 export interface AppendReceipt {
@@ -98,6 +99,21 @@ export interface DurableLogOptions {
    * once, when open() rewrites such entries into batch records. Default: no tag.
    */
   legacyTag?: (entry: unknown) => string | undefined;
+  /**
+   * A file for the log's leaf hashes (32 bytes an entry; emptied and rebuilt on every open, never
+   * fsync'd). With it the tree keeps in memory only its subtrees of 2^pruneBelow leaves and more —
+   * about 1 byte an entry at the default 6, instead of 64 — and hashes smaller ones again from the
+   * file when a proof needs them. Without it (the default) the whole tree is in memory.
+   */
+  leafFile?: string;
+  /** With `leafFile`: the smallest subtree kept in memory, as a power of two. Default 6 (64 leaves). */
+  pruneBelow?: number;
+  /**
+   * How many of each tag's newest entries the in-memory index keeps (and `tagged` lists at most).
+   * Default 1,000, the most the gateway lists of a subject's history: the index stays bounded by
+   * the number of tags, not by the length of the log.
+   */
+  maxTagged?: number;
 }
 
 export interface OpenReport {
@@ -243,7 +259,9 @@ export class DurableLog {
   private readonly writeBatch: BatchWriter;
 
   /** Holds the durable leaves plus, while a write is in flight, that batch's leaves. */
-  private tree: MerkleTree;
+  private readonly tree: MerkleTree;
+  private readonly leafStore: FileLeafStore | undefined;
+  private readonly maxTagged: number;
   private durable: number;
   /** First index of each durable batch record, ascending (to find the record holding an index). */
   private readonly starts: number[];
@@ -258,7 +276,7 @@ export class DurableLog {
   private readonly listeners = new Set<(size: number) => void>();
   private readonly counters = { appends: 0, batches: 0, failedBatches: 0, maxBatchSize: 0 };
 
-  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; starts: number[]; tags: Map<string, number[]> }, report: OpenReport, tookOver: boolean) {
+  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; starts: number[]; tags: Map<string, number[]>; leafStore: FileLeafStore | undefined }, report: OpenReport, tookOver: boolean) {
     this.db = db;
     this.logId = opts.logId;
     this.name = opts.name;
@@ -270,6 +288,8 @@ export class DurableLog {
     this.tree = state.tree;
     this.starts = state.starts;
     this.tags = state.tags;
+    this.leafStore = state.leafStore;
+    this.maxTagged = opts.maxTagged;
     this.durable = report.size;
     this.openReport = report;
     this.tookOver = tookOver;
@@ -305,13 +325,30 @@ export class DurableLog {
     // meta is a base the log has grown from; every record in order is part of it.
     const bounded = meta === undefined || meta.v === 1;
     const recorded = bounded ? (meta?.size ?? 0) : Number.MAX_SAFE_INTEGER;
-    let lastRoot: Uint8Array | null = null;
     const gap = (missing: number): CustodiaError =>
       new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${missing}`, { reason: "log_gap", ...where, missing, ...(bounded ? { size: recorded } : { base: meta!.size }) });
 
+    // the leaf file, if any, is emptied here and written again as the entries are hashed
+    const leafStore = opts.leafFile === undefined ? undefined : FileLeafStore.create(opts.leafFile);
+    try {
+      return await DurableLog.load(db, opts, { meta, legacyMeta, metaKey, legacyMetaKey, where, bounded, recorded, gap }, leafStore);
+    } catch (e) {
+      leafStore?.close();
+      throw e;
+    }
+  }
+
+  private static async load(
+    db: KvStore,
+    opts: ResolvedOptions,
+    ctx: { meta: Meta | undefined; legacyMeta: Uint8Array | undefined; metaKey: string; legacyMetaKey: string; where: Record<string, unknown>; bounded: boolean; recorded: number; gap: (missing: number) => CustodiaError },
+    leafStore: FileLeafStore | undefined,
+  ): Promise<DurableLog> {
+    const { meta, legacyMeta, metaKey, legacyMetaKey, where, bounded, recorded, gap } = ctx;
+    let lastRoot: Uint8Array | null = null;
     const prefix = `${opts.name}/b/`;
     // leaves go straight into the tree: a million-entry log is not also held as a million arrays
-    const tree = new MerkleTree();
+    const tree = leafStore ? new MerkleTree({ leaves: leafStore, pruneBelow: opts.pruneBelow }) : new MerkleTree();
     const starts: number[] = [];
     const tags = new Map<string, number[]>();
     const stale: string[] = [];
@@ -341,7 +378,7 @@ export class DurableLog {
         for (let j = 0; j < entries.length; j++) {
           const { tag, bytes } = entries[j]!;
           tree.append(leafHash(bytes));
-          if (tag !== "") addTag(tags, tag, start + j);
+          if (tag !== "") addTag(tags, tag, start + j, opts.maxTagged);
         }
         expected = start + entries.length;
       }
@@ -367,7 +404,7 @@ export class DurableLog {
     if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
     if (legacyMeta !== undefined) ops.push({ type: "del", key: legacyMetaKey });
     if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
-    return new DurableLog(db, opts, { tree, starts, tags }, { size, truncated, created: !meta }, legacyMeta !== undefined);
+    return new DurableLog(db, opts, { tree, starts, tags, leafStore }, { size, truncated, created: !meta }, legacyMeta !== undefined);
   }
 
   /** Durable size: entries whose batch is on disk. */
@@ -425,11 +462,11 @@ export class DurableLog {
     });
   }
 
-  /** The newest `limit` durable entry indexes filed under `tag`, oldest first. */
+  /** The newest `limit` (at most `maxTagged`) durable entry indexes filed under `tag`, oldest first. */
   tagged(tag: string, limit: number): number[] {
     const all = this.tags.get(tag);
     if (!all || limit <= 0) return [];
-    return all.slice(Math.max(0, all.length - limit));
+    return all.slice(Math.max(0, all.length - Math.min(limit, this.maxTagged)));
   }
 
   /** MTH of the first `size` entries (default: the durable size), 0x hex. PROOF_INVALID_SIZE beyond it. */
@@ -565,6 +602,7 @@ export class DurableLog {
     }
     this.closed = true;
     this.listeners.clear();
+    this.leafStore?.close();
   }
 
   /** True once close() has completed. */
@@ -620,7 +658,7 @@ export class DurableLog {
     this.durable = end;
     this.writing = false;
     this.starts.push(start);
-    for (let j = 0; j < batch.length; j++) if (batch[j]!.tag !== "") addTag(this.tags, batch[j]!.tag, start + j);
+    for (let j = 0; j < batch.length; j++) if (batch[j]!.tag !== "") addTag(this.tags, batch[j]!.tag, start + j, this.maxTagged);
     this.counters.appends += batch.length;
     this.counters.batches++;
     if (batch.length > this.counters.maxBatchSize) this.counters.maxBatchSize = batch.length;
@@ -641,9 +679,7 @@ export class DurableLog {
 
   private failed(batch: Pending[], start: number, end: number, cause: unknown): void {
     // Roll the tree back to the durable leaves; the indexes [start, end) were never assigned.
-    const leaves: Uint8Array[] = new Array<Uint8Array>(start);
-    for (let i = 0; i < start; i++) leaves[i] = this.tree.leafHashAt(i);
-    this.tree = MerkleTree.fromLeafHashes(leaves);
+    this.tree.truncate(start);
     this.writing = false;
     this.counters.failedBatches++;
     const error = new CustodiaError(
@@ -703,10 +739,14 @@ export class DurableLog {
   }
 }
 
-function addTag(tags: Map<string, number[]>, tag: string, index: number): void {
+/** Files `index` under `tag`; a list is cut back to its newest `keep` once it holds twice that (amortised O(1)). */
+function addTag(tags: Map<string, number[]>, tag: string, index: number, keep: number): void {
   const list = tags.get(tag);
   if (list === undefined) tags.set(tag, [index]);
-  else list.push(index);
+  else {
+    list.push(index);
+    if (list.length >= 2 * keep) list.splice(0, list.length - keep);
+  }
 }
 
 /**
@@ -751,7 +791,7 @@ function isCount(x: unknown): x is number {
   return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 }
 
-type ResolvedOptions = Required<Omit<DurableLogOptions, "logId" | "legacyTag">> & { logId: Bytes32; legacyTag: DurableLogOptions["legacyTag"] };
+type ResolvedOptions = Required<Omit<DurableLogOptions, "logId" | "legacyTag" | "leafFile">> & { logId: Bytes32; legacyTag: DurableLogOptions["legacyTag"]; leafFile: string | undefined };
 
 function checkOptions(o: DurableLogOptions): ResolvedOptions {
   const bad = (field: string, message: string): never => {
@@ -765,7 +805,12 @@ function checkOptions(o: DurableLogOptions): ResolvedOptions {
   if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) bad("maxDelayMs", "must be >= 0");
   const maxEntryBytes = o.maxEntryBytes ?? DEFAULT_MAX_ENTRY;
   if (!Number.isSafeInteger(maxEntryBytes) || maxEntryBytes < 2) bad("maxEntryBytes", "must be an integer >= 2");
-  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes, legacyTag: o.legacyTag };
+  const maxTagged = o.maxTagged ?? 1000;
+  if (!Number.isSafeInteger(maxTagged) || maxTagged < 1) bad("maxTagged", "must be a positive integer");
+  const pruneBelow = o.pruneBelow ?? 6;
+  if (!Number.isInteger(pruneBelow) || pruneBelow < 1 || pruneBelow > 16) bad("pruneBelow", "must be a whole number from 1 to 16");
+  if (o.leafFile !== undefined && (typeof o.leafFile !== "string" || o.leafFile === "")) bad("leafFile", "must be a file path");
+  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes, legacyTag: o.legacyTag, leafFile: o.leafFile, pruneBelow, maxTagged };
 }
 
 /** The meta record as this version writes it: v2, the base. */
