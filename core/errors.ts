@@ -58,6 +58,7 @@ export const ERROR_CODES = [
   "PAYLOAD_TOO_LARGE",
   "UNSUPPORTED_MEDIA_TYPE",
   "LEDGER_STALE",
+  "LOG_ALARM",
   // configuration / environment
   "CONFIG_INVALID",
   // command-line tools

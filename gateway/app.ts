@@ -294,18 +294,37 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     return { block, time, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
   }
 
+
   /** The reason of a log's anchoring alarm ("anchor_root_mismatch", "ledger_ahead_of_log", ...), or null. */
   const alarmOf = (n: LogName): string | null => deps.anchorers[n].alarmReason();
 
+  /**
+   * Fail closed on an alarmed log: its anchorer found it and the ledger in disagreement and stopped
+   * anchoring, so a receipt it hands out now could not be checked against the ledger. Nothing is
+   * released under such a receipt until an operator has resolved the alarm (and restarted).
+   * Erasure still goes ahead: it releases nothing, and refusing it would keep data it must destroy.
+   */
+  const refuseOnAlarm = (n: LogName): void => {
+    const reason = alarmOf(n);
+    if (reason !== null) throw new CustodiaError("LOG_ALARM", `the ${n} log and the ledger disagree (${reason}); no data is released until an operator resolves it (see /health)`, { log: n, reason });
+  };
+
   /* ------------------------------------------------------------ public */
 
-  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), syncs: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer(), alarm: Type.Union([Type.String(), Type.Null()]) })) }) } } }, async () => ({
-    // "alarm": an anchorer found the log and the ledger disagree (tampering, or a log cut short) and stopped anchoring
-    status: (Object.keys(deps.logs) as LogName[]).some((n) => alarmOf(n) !== null) ? "alarm" : deps.view.isFresh() ? "ok" : "degraded",
-    gateway: { did: deps.identity.did, account: deps.identity.account },
-    ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, syncs: deps.view.syncs, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
-    logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0, alarm: alarmOf(n) }])),
-  }));
+  const HealthT = Type.Object({ status: Type.String(), gateway: Type.Object({ did: Type.String(), account: Type.String() }), ledger: Type.Object({ chainId: Type.Integer(), contract: Type.String(), syncedBlock: Type.Integer(), syncs: Type.Integer(), fresh: Type.Boolean(), sync: Type.Union([Type.Literal("strict"), Type.Literal("push"), Type.Literal("request")]) }), logs: Type.Record(Type.String(), Type.Object({ size: Type.Integer(), anchored: Type.Integer(), alarm: Type.Union([Type.String(), Type.Null()]) })) });
+  // 200 "ok", or "degraded" while the ledger view is stale (data requests then answer 503 until it
+  // catches up); 503 "alarm" while a log's anchorer has an alarm: no data is released until an
+  // operator resolves it, so a load balancer should take this gateway out.
+  app.get("/health", { schema: { tags: ["service"], security: [], response: { 200: HealthT, 503: HealthT } } }, async (_req, reply) => {
+    const alarmed = (Object.keys(deps.logs) as LogName[]).some((n) => alarmOf(n) !== null);
+    if (alarmed) void reply.code(503);
+    return {
+      status: alarmed ? "alarm" : deps.view.isFresh() ? "ok" : "degraded",
+      gateway: { did: deps.identity.did, account: deps.identity.account },
+      ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, syncs: deps.view.syncs, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
+      logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0, alarm: alarmOf(n) }])),
+    };
+  });
 
   /* ---------------------------------------------------------- customer */
 
@@ -410,6 +429,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   app.post("/v1/data/query", { config: session(["PARTNER"]), schema: { tags: ["partner"], body: DataQueryT, response: { 200: Type.Object({ block: Type.Integer(), results: Type.Array(DataResultT), allowed: Type.Integer(), denied: Type.Integer() }), ...errors } } }, async (req) => {
     const partner = requireAccount(req.principal!.account);
+    refuseOnAlarm("access");
     const q = req.body as { subjects: string[]; purpose: string; categories: string[] };
     if (q.subjects.length > config.maxSubjectsPerRequest) throw new CustodiaError("BAD_REQUEST", `at most ${config.maxSubjectsPerRequest} subjects per request`);
     const subjects = [...new Set(q.subjects.map(toAddress))];
@@ -425,6 +445,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   app.get("/v1/data/:subject", { config: session(["PARTNER"]), schema: { tags: ["partner"], params: SubjectParamT, querystring: SingleDataQueryT, response: { 200: DataResultT, ...errors } } }, async (req, reply) => {
     const partner = requireAccount(req.principal!.account);
+    refuseOnAlarm("access");
     const subject = toAddress((req.params as { subject: string }).subject);
     const q = req.query as { purpose: string; categories: string };
     const purpose = purposeId(q.purpose);
@@ -460,6 +481,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
 
   app.post("/v1/segmentations", { config: once(["PARTNER"]), schema: { tags: ["partner"], body: SegmentationRequestT, response: { ...open200, ...errors } } }, async (req) => {
     const partner = requireAccount(req.principal!.account);
+    refuseOnAlarm("decisions");
     const body = req.body as { purpose: string; k?: number; seed?: number };
     const purpose = purposeId(body.purpose);
     const candidates: Address[] = [];

@@ -53,6 +53,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   LEDGER_REVERTED: 502,
   LEDGER_UNAVAILABLE: 503,
   LEDGER_STALE: 503,
+  LOG_ALARM: 503,
   LEDGER_NOT_DEPLOYED: 503,
   // client-side codes (command-line tools); the gateway never raises them
   GATEWAY_UNAVAILABLE: 503,

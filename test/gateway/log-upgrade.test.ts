@@ -132,7 +132,7 @@ describe("a gateway restarted on storage changed under it", () => {
     rt = await open();
   });
 
-  it("refuses to start on a log whose newest record was deleted whole, and /health shows an alarm raised while running", async () => {
+  it("refuses to start on a log whose newest record was deleted whole; an alarm raised while running shows on /health (503) and stops data leaving", async () => {
     for (let i = 0; i < 3; i++) await call("POST", "/v1/data/query", partner, { subjects: [subject.address], purpose: "profiling", categories: ["transactions"] });
     const health = async (): Promise<Json> => (await rt.app.inject({ method: "GET", url: "/health" })).json() as Json;
     const deadline = Date.now() + 10_000;
@@ -160,9 +160,24 @@ describe("a gateway restarted on storage changed under it", () => {
     // disagreement) stops anchoring; /health says so
     const anchorer = rt.deps.anchorers.access as unknown as { raise(reason: string, message: string, details: object): never };
     expect(() => anchorer.raise("anchor_root_mismatch", "raised by the test", {})).toThrow("raised by the test");
-    const after = await health();
+    const res = await rt.app.inject({ method: "GET", url: "/health" });
+    expect(res.statusCode).toBe(503);
+    const after = res.json() as Json;
     expect(after.status).toBe("alarm");
     expect(after.logs.access.alarm).toBe("anchor_root_mismatch");
     expect(after.logs.decisions.alarm).toBeNull();
+    // fail closed: a receipt handed out now could not be checked against the ledger, so no data
+    // leaves, and nothing is appended for the refused requests
+    const size = rt.deps.logs.access.size;
+    const refusals = [
+      await rt.app.inject({ method: "POST", url: "/v1/data/query", headers: { authorization: `Bearer ${await tokenOf(partner)}` }, payload: { subjects: [subject.address], purpose: "profiling", categories: ["transactions"] } }),
+      await rt.app.inject({ method: "GET", url: `/v1/data/${subject.address}?purpose=profiling&categories=transactions`, headers: { authorization: `Bearer ${await tokenOf(partner)}` } }),
+    ];
+    for (const r of refusals) {
+      expect(r.statusCode).toBe(503);
+      expect(r.json()).toMatchObject({ code: "LOG_ALARM" });
+      expect(Object.keys(r.json() as object).sort()).toEqual(["code", "message"]); // an error, and nothing else
+    }
+    expect(rt.deps.logs.access.size).toBe(size);
   });
 });
