@@ -263,8 +263,6 @@ export class DurableLog {
   private readonly leafStore: FileLeafStore | undefined;
   private readonly maxTagged: number;
   private durable: number;
-  /** First index of each durable batch record, ascending (to find the record holding an index). */
-  private readonly starts: number[];
   /** Durable entry indexes by tag, ascending. */
   private readonly tags: Map<string, number[]>;
   private queue: Pending[] = [];
@@ -276,7 +274,7 @@ export class DurableLog {
   private readonly listeners = new Set<(size: number) => void>();
   private readonly counters = { appends: 0, batches: 0, failedBatches: 0, maxBatchSize: 0 };
 
-  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; starts: number[]; tags: Map<string, number[]>; leafStore: FileLeafStore | undefined }, report: OpenReport, tookOver: boolean) {
+  private constructor(db: KvStore, opts: ResolvedOptions, state: { tree: MerkleTree; tags: Map<string, number[]>; leafStore: FileLeafStore | undefined }, report: OpenReport, tookOver: boolean) {
     this.db = db;
     this.logId = opts.logId;
     this.name = opts.name;
@@ -286,7 +284,6 @@ export class DurableLog {
     this.sync = { sync: opts.sync };
     this.writeBatch = batchWriter(db);
     this.tree = state.tree;
-    this.starts = state.starts;
     this.tags = state.tags;
     this.leafStore = state.leafStore;
     this.maxTagged = opts.maxTagged;
@@ -349,7 +346,6 @@ export class DurableLog {
     const prefix = `${opts.name}/b/`;
     // leaves go straight into the tree: a million-entry log is not also held as a million arrays
     const tree = leafStore ? new MerkleTree({ leaves: leafStore, pruneBelow: opts.pruneBelow }) : new MerkleTree();
-    const starts: number[] = [];
     const tags = new Map<string, number[]>();
     const stale: string[] = [];
     let truncated = 0;
@@ -374,7 +370,6 @@ export class DurableLog {
           throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record reaching beyond its recorded size`, { reason: "log_record_invalid", ...where, key, size: recorded });
         }
         lastRoot = record.root;
-        starts.push(start);
         for (let j = 0; j < entries.length; j++) {
           const { tag, bytes } = entries[j]!;
           tree.append(leafHash(bytes));
@@ -404,7 +399,7 @@ export class DurableLog {
     if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
     if (legacyMeta !== undefined) ops.push({ type: "del", key: legacyMetaKey });
     if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
-    return new DurableLog(db, opts, { tree, starts, tags, leafStore }, { size, truncated, created: !meta }, legacyMeta !== undefined);
+    return new DurableLog(db, opts, { tree, tags, leafStore }, { size, truncated, created: !meta }, legacyMeta !== undefined);
   }
 
   /** Durable size: entries whose batch is on disk. */
@@ -513,7 +508,7 @@ export class DurableLog {
     if (stop === start) return [];
     const out: LogEntry[] = [];
     const lost = (missing: number): CustodiaError => new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${missing}`, { reason: "log_gap", name: this.name, missing });
-    const first = this.starts[this.recordOf(start)]!;
+    const first = (await this.recordAt(start)).start;
     await readRange(this.db, { gte: batchKey(this.name, first), lt: batchKey(this.name, stop) }, (chunk) => {
       for (const [key, value] of chunk) {
         const at = start + out.length;
@@ -540,28 +535,20 @@ export class DurableLog {
       throw new CustodiaError("INVALID_ARGUMENT", `at most ${MAX_RANGE} entries at once`, { reason: "too_many_indexes", count: indexes.length });
     }
     for (const index of indexes) this.checkIndex(index, "INVALID_ARGUMENT");
-    // the indexes asked of each record, so a record is read once and only those entries are kept
-    const asked = new Map<number, number[]>();
-    for (const index of indexes) {
-      const start = this.starts[this.recordOf(index)]!;
-      const list = asked.get(start);
-      if (list === undefined) asked.set(start, [index]);
-      else list.push(index);
-    }
+    // Each record is found by a seek for the newest record at or before an index, and read once
+    // however many of its entries are asked for (the seeks of one round run together).
     const found = new Map<number, LogEntry>();
-    const starts = [...asked.keys()];
-    for (let i = 0; i < starts.length; i += READ_PARALLEL) {
-      await Promise.all(
-        starts.slice(i, i + READ_PARALLEL).map(async (start) => {
-          const value = await this.db.get(batchKey(this.name, start), GET_OPTIONS);
-          const entries = value === undefined ? null : decodeBatchRecord(value);
-          for (const index of asked.get(start)!) {
-            const stored = entries?.[index - start];
-            if (stored === undefined) throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
-            if (!found.has(index)) found.set(index, this.decode(index, stored.bytes));
-          }
-        }),
-      );
+    let left = [...new Set(indexes)].sort((a, b) => a - b);
+    while (left.length > 0) {
+      const round = left.slice(0, READ_PARALLEL);
+      const records = await Promise.all(round.map((index) => this.recordAt(index)));
+      for (const { start, entries } of records) {
+        for (const index of left) {
+          if (index < start || index >= start + entries.length || found.has(index)) continue;
+          found.set(index, this.decode(index, entries[index - start]!.bytes));
+        }
+      }
+      left = left.filter((index) => !found.has(index));
     }
     return indexes.map((index) => found.get(index)!);
   }
@@ -657,7 +644,6 @@ export class DurableLog {
   private committed(batch: Pending[], start: number, end: number): void {
     this.durable = end;
     this.writing = false;
-    this.starts.push(start);
     for (let j = 0; j < batch.length; j++) if (batch[j]!.tag !== "") addTag(this.tags, batch[j]!.tag, start + j, this.maxTagged);
     this.counters.appends += batch.length;
     this.counters.batches++;
@@ -702,16 +688,26 @@ export class DurableLog {
 
   /* ------------------------------------------------------------------ helpers */
 
-  /** Position in `starts` of the record holding durable entry `index`. */
-  private recordOf(index: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.starts[mid]! <= index) lo = mid;
-      else hi = mid - 1;
+  /**
+   * The batch record holding durable entry `index`: the newest record that starts at or before it,
+   * found by one seek (no index of records is kept in memory). INTERNAL "log_gap" when that record
+   * does not reach `index`.
+   */
+  private async recordAt(index: number): Promise<{ start: number; entries: StoredEntry[] }> {
+    const it = this.db.iterator({ gte: batchKey(this.name, 0), lte: batchKey(this.name, index), reverse: true, limit: 1, keyEncoding: "utf8", valueEncoding: "view" });
+    let hit: Array<[string, Uint8Array]>;
+    try {
+      hit = await it.nextv(1);
+    } finally {
+      await it.close();
     }
-    return lo;
+    const [key, value] = hit[0] ?? [];
+    const start = key === undefined ? NaN : Number(key.slice(this.name.length + 3));
+    const entries = value === undefined ? null : decodeBatchRecord(value);
+    if (entries === null || !(start <= index && index < start + entries.length)) {
+      throw new CustodiaError("INTERNAL", `log "${this.name}" lost entry ${index}`, { reason: "log_gap", name: this.name, missing: index });
+    }
+    return { start, entries };
   }
 
   private decode(index: number, bytes: Uint8Array): LogEntry {

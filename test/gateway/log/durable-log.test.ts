@@ -594,7 +594,7 @@ describe.each([
       await expectCode(() => log.leafHash(25), "PROOF_INVALID_INDEX");
     });
 
-    it("reads entries at given indexes, in the order asked, with one read per batch record", async () => {
+    it("reads entries at given indexes, in the order asked, with one seek per record (at most one per distinct index)", async () => {
       const { db } = await fresh();
       const store = new InstrumentedStore(db);
       const log = await DurableLog.open(store, { ...mode(), logId: randomLogId(), name: "at", maxBatch: 8 });
@@ -602,10 +602,13 @@ describe.each([
       const records = await storedRecords(db, "at");
       expect(records.length).toBeGreaterThanOrEqual(4);
       const indexes = [29, 0, 3, 3, 17, 8];
-      const readsBefore = store.gets;
+      const readsBefore = store.gets + store.iterators;
       const got = await log.getEntriesAt(indexes);
-      const distinct = new Set(indexes.map((i) => records.findLast((r) => r.start <= i)!.start)).size;
-      expect(store.gets - readsBefore).toBe(distinct);
+      // the seeks of one round run together, so two indexes of one record may both seek it
+      const records_ = new Set(indexes.map((i) => records.findLast((r) => r.start <= i)!.start)).size;
+      const reads = store.gets + store.iterators - readsBefore;
+      expect(reads).toBeGreaterThanOrEqual(records_);
+      expect(reads).toBeLessThanOrEqual(new Set(indexes).size);
       expect(got.map((e) => e.index)).toEqual(indexes);
       for (const e of got) expect(e).toEqual(await log.getEntry(e.index));
       expect(await log.getEntriesAt([])).toEqual([]);
@@ -626,9 +629,9 @@ describe.each([
       const log = await DurableLog.open(store, { ...mode(), logId: randomLogId(), name: "many", maxBatch: 1 });
       await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(event(i))));
       const indexes = Array.from({ length: 40 }, (_, i) => 39 - i);
-      const before = store.gets;
+      const before = store.gets + store.iterators;
       const got = await log.getEntriesAt(indexes);
-      expect(store.gets - before).toBe(40);
+      expect(store.gets + store.iterators - before).toBe(40);
       expect(got.map((e) => e.index)).toEqual(indexes);
       expect(got.map((e) => e.entry)).toEqual(indexes.map(event));
     });

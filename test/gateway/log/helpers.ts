@@ -58,7 +58,11 @@ export class InstrumentedStore implements KvStore {
     return this.inner.get(key, options);
   }
 
+  /** Iterators opened so far (range reads, and the log's seeks for the record holding an index). */
+  iterators = 0;
+
   iterator(options: Parameters<KvStore["iterator"]>[0]): ReturnType<KvStore["iterator"]> {
+    this.iterators++;
     return this.inner.iterator(options);
   }
 
