@@ -348,20 +348,21 @@ export class MerkleTree {
     this.cachedRoot = undefined;
     this.readBlock = -1;
     if (this.prune === 0) {
+      this.store?.truncate(size);
       for (let k = 0; k < this.levels.length; k++) this.levels[k]!.truncate(Math.floor(size / 2 ** k));
       this.count = size;
-      this.store?.truncate(size);
       return;
     }
-    for (let k = this.prune; k < this.levels.length; k++) this.levels[k]!.truncate(Math.floor(size / 2 ** k));
-    this.store!.truncate(size);
-    // the block now filling up is rebuilt from its leaves in the store
+    // the block now filling up is rebuilt from its leaves in the store, read before anything
+    // changes: a store that fails here leaves the tree as it was
     const start = Math.floor(size / this.block) * this.block;
+    const leaves = new Uint8Array((size - start) * HASH_SIZE);
+    this.store!.read(start, size - start, leaves);
+    this.store!.truncate(size);
+    for (let k = this.prune; k < this.levels.length; k++) this.levels[k]!.truncate(Math.floor(size / 2 ** k));
     for (let k = 0; k < this.prune && k < this.levels.length; k++) this.levels[k]!.truncate(0);
     this.count = start;
     this.blockStart = start;
-    const leaves = new Uint8Array((size - start) * HASH_SIZE);
-    this.store!.read(start, size - start, leaves);
     for (let i = 0; i < size - start; i++) this.place(leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
   }
 
@@ -517,6 +518,8 @@ export class MerkleTree {
     const first = i * 2 ** k;
     const blk = Math.floor(first / this.block);
     if (blk !== this.readBlock) {
+      // forgotten first: a read that fails halfway must not leave a half-overwritten block cached
+      this.readBlock = -1;
       this.store!.read(blk * this.block, this.block, this.readBuf);
       this.readBlock = blk;
     }

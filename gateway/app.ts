@@ -302,6 +302,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
    * Fail closed on an alarmed log: its anchorer found it and the ledger in disagreement and stopped
    * anchoring, so a receipt it hands out now could not be checked against the ledger. Nothing is
    * released under such a receipt until an operator has resolved the alarm (and restarted).
+   * Checked when a request starts (nothing is decided or logged) and again before data leaves.
    * Erasure still goes ahead: it releases nothing, and refusing it would keep data it must destroy.
    */
   const refuseOnAlarm = (n: LogName): void => {
@@ -439,6 +440,9 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const results = await Promise.all(
       subjects.map((subject, i) => decideAndLog({ requestId: `${req.id}/${i}`, actor: req.principal!.did, partner, subject, purpose, purposeKey: q.purpose, categories, decision: decisions[i]!, block, time })),
     );
+    // an alarm raised while this request was decided and logged still stops the data (the
+    // entries stay on the record: the decisions were made)
+    refuseOnAlarm("access");
     const allowed = results.filter((r) => r.decision === "allow").length;
     return { block, results, allowed, denied: results.length - allowed };
   });
@@ -462,6 +466,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // Sent as JSON text built here (the type provider only knows the object form): the
     // projection's JSON is serialised once per (data, categories) and reused, where the schema
     // serialiser would stringify the data on every request.
+    refuseOnAlarm("access");
     return reply.type("application/json; charset=utf-8").send(dataResultJson(result) as never);
   });
 
@@ -541,6 +546,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     // personal explanation is not written back
     const stillActive = await Promise.all(run.decisions.map(async (d) => (await deps.vault.status(d.subject as Address)) === "active"));
     await deps.explanations.putMany(run.decisions.filter((_, i) => stillActive[i]).map((d) => ({ subject: d.subject as Address, runId, explanation: d.explanation })));
+    refuseOnAlarm("decisions");
     return {
       runId,
       modelHash: run.modelHash,

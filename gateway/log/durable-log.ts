@@ -262,6 +262,8 @@ export class DurableLog {
   private readonly tree: MerkleTree;
   private readonly leafStore: FileLeafStore | undefined;
   private readonly maxTagged: number;
+  /** Set when a failed write could not be rolled back: every append is refused with it. */
+  private unusable: CustodiaError | undefined;
   private durable: number;
   /** Durable entry indexes by tag, ascending. */
   private readonly tags: Map<string, number[]>;
@@ -434,6 +436,7 @@ export class DurableLog {
     if (this.closing) {
       return Promise.reject(new CustodiaError("INVALID_ARGUMENT", `log "${this.name}" is closed`, { reason: "log_closed", name: this.name }));
     }
+    if (this.unusable) return Promise.reject(this.unusable);
     if (typeof tag !== "string" || !TAG_RE.test(tag)) {
       return Promise.reject(new CustodiaError("INVALID_ARGUMENT", "a log tag is 0 to 255 printable ASCII characters without spaces", { reason: "invalid_tag" }));
     }
@@ -624,11 +627,22 @@ export class DurableLog {
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
     const start = this.durable;
     const end = start + batch.length;
-    for (let j = 0; j < batch.length; j++) this.tree.append(batch[j]!.leaf);
-    // A failed batch's record, should LevelDB have applied it, has this very key: replaced here.
-    // One operation: the record carries the root of the log after it (no meta rewritten).
-    const ops: BatchOp[] = [{ type: "put", key: batchKey(this.name, start), value: encodeBatchRecord(batch, this.tree.rootAt(end)) }];
     this.writing = true;
+    if (this.unusable) {
+      this.failed(batch, start, end, this.unusable);
+      return;
+    }
+    let ops: BatchOp[];
+    try {
+      for (let j = 0; j < batch.length; j++) this.tree.append(batch[j]!.leaf);
+      // A failed batch's record, should LevelDB have applied it, has this very key: replaced here.
+      // One operation: the record carries the root of the log after it (no meta rewritten).
+      ops = [{ type: "put", key: batchKey(this.name, start), value: encodeBatchRecord(batch, this.tree.rootAt(end)) }];
+    } catch (e) {
+      // the leaf file could not take the leaves (a full or failing disk): nothing was written
+      this.failed(batch, start, end, e);
+      return;
+    }
     let write: Promise<void>;
     try {
       write = this.writeBatch(ops, this.sync);
@@ -665,7 +679,15 @@ export class DurableLog {
 
   private failed(batch: Pending[], start: number, end: number, cause: unknown): void {
     // Roll the tree back to the durable leaves; the indexes [start, end) were never assigned.
-    this.tree.truncate(start);
+    // If even that fails (the leaf file unreadable), the tree no longer matches the log: no more
+    // appends until the log is opened again, which rebuilds it from the stored entries.
+    if (!this.unusable) {
+      try {
+        this.tree.truncate(start);
+      } catch (e) {
+        this.unusable = new CustodiaError("INTERNAL", `log "${this.name}" could not roll its tree back after a failed write; it takes no appends until it is opened again`, { reason: "log_unusable", name: this.name }, { cause: e });
+      }
+    }
     this.writing = false;
     this.counters.failedBatches++;
     const error = new CustodiaError(

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { HASH_SIZE, type LeafStore } from "../../core/merkle.js";
 import { CustodiaError } from "../../core/errors.js";
 
@@ -29,11 +29,20 @@ export class FileLeafStore implements LeafStore {
     this.buf = new Uint8Array(bufferLeaves * HASH_SIZE);
   }
 
-  /** Creates or empties the file at `path`; `bufferLeaves` leaves are buffered per write (tests use few). */
+  /**
+   * Creates the file at `path` afresh: whatever was there is unlinked first, so a store still
+   * open on the old file (another log given the same path) keeps its own. `bufferLeaves` leaves
+   * are buffered per write (tests use few).
+   */
   static create(path: string, bufferLeaves = BUFFER_LEAVES): FileLeafStore {
     if (!Number.isInteger(bufferLeaves) || bufferLeaves < 1) throw new CustodiaError("INVALID_ARGUMENT", "bufferLeaves must be a positive whole number");
     try {
-      return new FileLeafStore(openSync(path, "w+", 0o600), path, bufferLeaves);
+      try {
+        unlinkSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      }
+      return new FileLeafStore(openSync(path, "wx+", 0o600), path, bufferLeaves);
     } catch (e) {
       throw new CustodiaError("CONFIG_INVALID", `cannot write the log's leaf file ${path}: ${(e as Error).message}`, { reason: "leaf_file_unwritable" }, { cause: e });
     }
@@ -43,20 +52,22 @@ export class FileLeafStore implements LeafStore {
     return this.written + this.buffered;
   }
 
+  /** A full buffer is written first: if that fails (a full disk), nothing changes and this throws. */
   append(hash: Uint8Array): void {
+    if (this.buffered === this.bufferLeaves) this.flush();
     this.buf.set(hash, this.buffered * HASH_SIZE);
     this.buffered++;
-    if (this.buffered === this.bufferLeaves) this.flush();
   }
 
   read(start: number, count: number, into: Uint8Array): void {
+    const fd = this.open();
     let done = 0;
     if (start < this.written) {
       const fromFile = Math.min(count, this.written - start);
       const bytes = fromFile * HASH_SIZE;
       let got = 0;
       while (got < bytes) {
-        const n = readSync(this.open(), into, got, bytes - got, (start * HASH_SIZE) + got);
+        const n = readSync(fd, into, got, bytes - got, start * HASH_SIZE + got);
         if (n === 0) throw new CustodiaError("INTERNAL", `the log's leaf file ${this.path} is shorter than written`, { reason: "leaf_file_short" });
         got += n;
       }

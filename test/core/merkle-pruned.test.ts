@@ -107,6 +107,36 @@ describe("pruned MerkleTree", () => {
     expect(hex(t.rootAt(5))).not.toBe(before);
   });
 
+  it("stays whole when its store fails: a truncate that cannot read changes nothing, and a read that fails halfway is not cached", () => {
+    /** A store whose reads can be made to copy part of what was asked, then throw. */
+    class FailingStore extends MemoryLeafStore {
+      failing = false;
+      override read(start: number, count: number, into: Uint8Array): void {
+        if (!this.failing) return super.read(start, count, into);
+        into.fill(0xee, 0, 32); // half done
+        throw new CustodiaError("INTERNAL", "injected read failure");
+      }
+    }
+    const hs = leaves(50);
+    const store = new FailingStore();
+    const t = pruned(3, hs, store);
+    const full = MerkleTree.fromLeafHashes(hs);
+    store.failing = true;
+    expect(() => t.truncate(21)).toThrow("injected read failure");
+    expect(t.size).toBe(50);
+    expect(store.length).toBe(50);
+    expect(hex(t.root())).toBe(hex(full.root()));
+    store.failing = false;
+    expect(hex(t.rootAt(5))).toBe(hex(full.rootAt(5))); // block 0 now cached
+    store.failing = true;
+    expect(() => t.rootAt(13)).toThrow("injected read failure"); // block 1's read fails into the buffer
+    store.failing = false;
+    expect(hex(t.rootAt(5))).toBe(hex(full.rootAt(5)));
+    expect(hex(t.leafHashAt(2))).toBe(hex(hs[2]!));
+    t.truncate(21);
+    expect(everything(t, 21, 21)).toEqual(everything(MerkleTree.fromLeafHashes(hs.slice(0, 21)), 21, 21));
+  });
+
   it("hands out copies: a returned leaf or proof changed by the caller changes nothing", () => {
     const hs = leaves(40);
     const t = pruned(2, hs);

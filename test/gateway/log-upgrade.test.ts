@@ -159,7 +159,19 @@ describe("a gateway restarted on storage changed under it", () => {
     // an alarm raised while running (reconciliation after a failed anchor finding the ledger in
     // disagreement) stops anchoring; /health says so
     const anchorer = rt.deps.anchorers.access as unknown as { raise(reason: string, message: string, details: object): never };
-    expect(() => anchorer.raise("anchor_root_mismatch", "raised by the test", {})).toThrow("raised by the test");
+    // raised while a request is being decided and logged: its entry stays on the record, its data does not leave
+    const log = rt.deps.logs.access as unknown as { appendCanonical(text: string, tag?: string): Promise<unknown> };
+    const append = log.appendCanonical.bind(log);
+    log.appendCanonical = (text, tag) => {
+      log.appendCanonical = append;
+      expect(() => anchorer.raise("anchor_root_mismatch", "raised by the test", {})).toThrow("raised by the test");
+      return append(text, tag);
+    };
+    const sizeBefore = rt.deps.logs.access.size;
+    const midway = await rt.app.inject({ method: "GET", url: `/v1/data/${subject.address}?purpose=profiling&categories=transactions`, headers: { authorization: `Bearer ${await tokenOf(partner)}` } });
+    expect(midway.statusCode).toBe(503);
+    expect(midway.json()).toMatchObject({ code: "LOG_ALARM" });
+    expect(rt.deps.logs.access.size).toBe(sizeBefore + 1);
     const res = await rt.app.inject({ method: "GET", url: "/health" });
     expect(res.statusCode).toBe(503);
     const after = res.json() as Json;

@@ -58,6 +58,19 @@ describe("FileLeafStore", () => {
     s.close();
   });
 
+  it("gives each store its own file: a second store created on the same path leaves the first one's leaves alone", () => {
+    const p = path();
+    const a = FileLeafStore.create(p, 2);
+    const ls = Array.from({ length: 7 }, leaf);
+    for (const l of ls) a.append(l);
+    const b = FileLeafStore.create(p, 2);
+    for (let i = 0; i < 9; i++) b.append(leaf());
+    expect(readAll(a, 0, 7)).toEqual(ls.map(hex));
+    expect(b.length).toBe(9);
+    a.close();
+    b.close();
+  });
+
   it("refuses work once closed, and paths it cannot write, with codes", async () => {
     const s = FileLeafStore.create(path(), 1);
     s.append(leaf());
