@@ -108,6 +108,8 @@ export interface DurableLogOptions {
   leafFile?: string;
   /** With `leafFile`: the smallest subtree kept in memory, as a power of two. Default 6 (64 leaves). */
   pruneBelow?: number;
+  /** With `leafFile`: leaf hashes buffered per write to it. Default 2,048 (64 KiB). */
+  leafFileBuffer?: number;
   /**
    * How many of each tag's newest entries the in-memory index keeps (and `tagged` lists at most).
    * Default 1,000, the most the gateway lists of a subject's history: the index stays bounded by
@@ -328,7 +330,7 @@ export class DurableLog {
       new CustodiaError("INTERNAL", `log "${opts.name}" is missing entry ${missing}`, { reason: "log_gap", ...where, missing, ...(bounded ? { size: recorded } : { base: meta!.size }) });
 
     // the leaf file, if any, is emptied here and written again as the entries are hashed
-    const leafStore = opts.leafFile === undefined ? undefined : FileLeafStore.create(opts.leafFile);
+    const leafStore = opts.leafFile === undefined ? undefined : FileLeafStore.create(opts.leafFile, opts.leafFileBuffer);
     try {
       return await DurableLog.load(db, opts, { meta, legacyMeta, metaKey, legacyMetaKey, where, bounded, recorded, gap }, leafStore);
     } catch (e) {
@@ -825,10 +827,12 @@ function checkOptions(o: DurableLogOptions): ResolvedOptions {
   if (!Number.isSafeInteger(maxEntryBytes) || maxEntryBytes < 2) bad("maxEntryBytes", "must be an integer >= 2");
   const maxTagged = o.maxTagged ?? 1000;
   if (!Number.isSafeInteger(maxTagged) || maxTagged < 1) bad("maxTagged", "must be a positive integer");
+  const leafFileBuffer = o.leafFileBuffer ?? 2048;
+  if (!Number.isSafeInteger(leafFileBuffer) || leafFileBuffer < 1) bad("leafFileBuffer", "must be a positive integer");
   const pruneBelow = o.pruneBelow ?? 6;
   if (!Number.isInteger(pruneBelow) || pruneBelow < 1 || pruneBelow > 16) bad("pruneBelow", "must be a whole number from 1 to 16");
   if (o.leafFile !== undefined && (typeof o.leafFile !== "string" || o.leafFile === "")) bad("leafFile", "must be a file path");
-  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes, legacyTag: o.legacyTag, leafFile: o.leafFile, pruneBelow, maxTagged };
+  return { logId: o.logId.toLowerCase() as Bytes32, name: o.name, maxBatch, maxDelayMs, sync: o.sync ?? true, maxEntryBytes, legacyTag: o.legacyTag, leafFile: o.leafFile, pruneBelow, leafFileBuffer, maxTagged };
 }
 
 /** The meta record as this version writes it: v2, the base. */

@@ -71,13 +71,14 @@ const event = (i: number): unknown => ({ kind: "access", seq: i, subject: `subje
 /**
  * Every test runs twice: with the whole tree in memory (the default), and with the leaf hashes in
  * a leaf file and only subtrees of 4 leaves and more in memory (as the gateway runs its logs, at
- * a prune level small enough that every test crosses many blocks).
+ * a prune level and a write buffer small enough that every test crosses many blocks and reads,
+ * writes and cuts the file itself).
  */
 const leafDir = mkdtempSync(join(tmpdir(), "custodia-leaves-"));
 afterAll(() => rmSync(leafDir, { recursive: true, force: true }));
 let withLeafFile = false;
 let leafFiles = 0;
-const mode = (): { leafFile?: string; pruneBelow?: number } => (withLeafFile ? { leafFile: join(leafDir, `leaves-${leafFiles++}`), pruneBelow: 2 } : {});
+const mode = (): { leafFile?: string; pruneBelow?: number; leafFileBuffer?: number } => (withLeafFile ? { leafFile: join(leafDir, `leaves-${leafFiles++}`), pruneBelow: 2, leafFileBuffer: 3 } : {});
 
 describe.each([
   ["tree in memory", false],
