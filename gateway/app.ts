@@ -294,7 +294,6 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     return { block, time, decisions: subjects.map((s) => deps.view.decideAt(s, partner, { purpose, categories, time })) };
   }
 
-
   /** The reason of a log's anchoring alarm ("anchor_root_mismatch", "ledger_ahead_of_log", ...), or null. */
   const alarmOf = (n: LogName): string | null => deps.anchorers[n].alarmReason();
 
@@ -463,10 +462,11 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
         ? new CustodiaError("SUBJECT_ERASED", "this subject's data was erased")
         : new CustodiaError("ACCESS_DENIED", `access denied: ${result.reason}`);
     }
+    // an alarm raised while this request was decided and logged still stops the data
+    refuseOnAlarm("access");
     // Sent as JSON text built here (the type provider only knows the object form): the
     // projection's JSON is serialised once per (data, categories) and reused, where the schema
     // serialiser would stringify the data on every request.
-    refuseOnAlarm("access");
     return reply.type("application/json; charset=utf-8").send(dataResultJson(result) as never);
   });
 
