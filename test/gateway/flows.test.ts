@@ -259,6 +259,26 @@ describe("gateway flows over HTTP (in-process chain, LevelDB on disk)", () => {
     }
   });
 
+  it("lists a long history whole, oldest first, each entry with a proof that verifies (proofs across the tree's pruned blocks)", async () => {
+    const c = await g.customer();
+    await g.grant(c, partner, "profiling", ["transactions"]);
+    const other = await g.customer();
+    const mine: number[] = [];
+    for (let i = 0; i < 70; i++) {
+      // another subject's entries in between, so this history spans more than one block of 64 leaves
+      await call("POST", "/v1/data/query", partner, { subjects: [other.address], purpose: "profiling", categories: ["transactions"] });
+      const r = await call("POST", "/v1/data/query", partner, { subjects: [c.address], purpose: "profiling", categories: ["transactions"] });
+      mine.push(r.body.results[0].receipt.index as number);
+    }
+    const h = await call("GET", "/v1/me/accesses?limit=1000", c);
+    expect(h.status).toBe(200);
+    expect(h.body.entries.map((e: Json) => e.index)).toEqual(mine);
+    for (const e of h.body.entries) {
+      expect(e.entry.subject).toBe(c.address);
+      verifyInclusion(e.index, e.proof.treeSize, hashFromHex(e.leafHash), proofFromHex(e.proof.inclusion), hashFromHex(e.proof.root));
+    }
+  });
+
   it("anchors the logs on the ledger, and consistency proofs link any two sizes", async () => {
     const log = g.rt.deps.logs.access;
     const size1 = log.size;
