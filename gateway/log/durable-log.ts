@@ -32,13 +32,16 @@
  * size) can show.
  * Values are written and read with `valueEncoding: "view"` per operation, so the handle may be a
  * `Level`, or `level.sublevel(x, { valueEncoding: "view" | "buffer" | "json" })`; several logs may
- * share one handle under different names. Leaf hashes are not stored: they are recomputed from the
- * entry bytes on open, which is also the integrity check of the log. Logs written by earlier
+ * share one handle under different names. Leaf hashes are not stored in it: they are recomputed
+ * from the entry bytes on open, which is also the integrity check of the log. With `leafFile` they
+ * are written to that file as they are recomputed (a cache beside the store, never read across
+ * restarts), and the tree keeps only its larger subtrees in memory. Logs written by earlier
  * versions (one record per entry, `<name>/e/<index>`) are rewritten into batch records on open.
  *
  * Tags: an append may carry a tag (the gateway's: the subject an entry is about). Tags are stored
- * in the entry's batch record — written with it or not at all — and indexed in memory, so a
- * subject's own history is listed without a scan and without a second record per entry. A tag is
+ * in the entry's batch record — written with it or not at all — and indexed in memory (each tag's
+ * newest `maxTagged` entries), so a subject's own history is listed without a scan and without a
+ * second record per entry. A tag is
  * not part of the entry, nor of its leaf hash: readers check the entry itself.
  *
  * Group commit: `append` canonicalises and hashes the entry at once and queues it. One writer
@@ -332,78 +335,68 @@ export class DurableLog {
     // the leaf file, if any, is emptied here and written again as the entries are hashed
     const leafStore = opts.leafFile === undefined ? undefined : FileLeafStore.create(opts.leafFile, opts.leafFileBuffer);
     try {
-      return await DurableLog.load(db, opts, { meta, legacyMeta, metaKey, legacyMetaKey, where, bounded, recorded, gap }, leafStore);
+      let lastRoot: Uint8Array | null = null;
+      const prefix = `${opts.name}/b/`;
+      // leaves go straight into the tree: a million-entry log is not also held as a million arrays
+      const tree = leafStore ? new MerkleTree({ leaves: leafStore, pruneBelow: opts.pruneBelow }) : new MerkleTree();
+      const tags = new Map<string, number[]>();
+      const stale: string[] = [];
+      let truncated = 0;
+      let expected = 0;
+      await readRange(db, { gte: prefix, lt: `${opts.name}/b0` }, (chunk) => {
+        for (const [key, value] of chunk) {
+          const digits = key.slice(prefix.length);
+          const start = INDEX_RE.test(digits) ? Number(digits) : NaN;
+          const record = Number.isSafeInteger(start) ? decodeRecord(value) : null;
+          if (record === null) {
+            throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed record`, { reason: "log_record_invalid", ...where, key: key.slice(0, 100) });
+          }
+          const entries = record.entries;
+          if (start >= recorded) {
+            stale.push(key);
+            truncated += entries.length;
+            continue;
+          }
+          if (start !== expected) throw gap(expected);
+          if (start + entries.length > recorded) {
+            // the v1 writer put a batch's record and the size that covers it in one atomic batch
+            throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record reaching beyond its recorded size`, { reason: "log_record_invalid", ...where, key, size: recorded });
+          }
+          lastRoot = record.root;
+          for (let j = 0; j < entries.length; j++) {
+            const { tag, bytes } = entries[j]!;
+            tree.append(leafHash(bytes));
+            if (tag !== "") addTag(tags, tag, start + j, opts.maxTagged);
+          }
+          expected = start + entries.length;
+        }
+      });
+      const mismatch = (size: number, stored: string): CustodiaError =>
+        new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, { reason: "log_root_mismatch", ...where, size, recordedRoot: stored, computedRoot: toHex0x(tree.rootAt(size)) });
+      const size = bounded ? recorded : expected;
+      if (expected < (meta?.size ?? 0) || (bounded && expected !== recorded)) throw gap(expected);
+      if (!meta && stale.length > 0) {
+        throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });
+      }
+      // the base: the root at the meta's size (v1: the whole log)
+      if (meta && !bytesEqual(tree.rootAt(meta.size), fromHex(meta.root, 32))) throw mismatch(meta.size, meta.root);
+      // past the base, the last record names the root of everything up to it
+      if (!bounded && size > meta!.size) {
+        if (lastRoot === null) {
+          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record without its root past the base`, { reason: "log_record_invalid", ...where, size, base: meta!.size });
+        }
+        if (!bytesEqual(tree.rootAt(size), lastRoot)) throw mismatch(size, toHex0x(lastRoot));
+      }
+      const ops: KvOp[] = stale.map((key) => ({ type: "del", key }));
+      // created, or taken over from the v1 layout: the meta becomes the base, never rewritten after
+      if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
+      if (legacyMeta !== undefined) ops.push({ type: "del", key: legacyMetaKey });
+      if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
+      return new DurableLog(db, opts, { tree, tags, leafStore }, { size, truncated, created: !meta }, legacyMeta !== undefined);
     } catch (e) {
       leafStore?.close();
       throw e;
     }
-  }
-
-  private static async load(
-    db: KvStore,
-    opts: ResolvedOptions,
-    ctx: { meta: Meta | undefined; legacyMeta: Uint8Array | undefined; metaKey: string; legacyMetaKey: string; where: Record<string, unknown>; bounded: boolean; recorded: number; gap: (missing: number) => CustodiaError },
-    leafStore: FileLeafStore | undefined,
-  ): Promise<DurableLog> {
-    const { meta, legacyMeta, metaKey, legacyMetaKey, where, bounded, recorded, gap } = ctx;
-    let lastRoot: Uint8Array | null = null;
-    const prefix = `${opts.name}/b/`;
-    // leaves go straight into the tree: a million-entry log is not also held as a million arrays
-    const tree = leafStore ? new MerkleTree({ leaves: leafStore, pruneBelow: opts.pruneBelow }) : new MerkleTree();
-    const tags = new Map<string, number[]>();
-    const stale: string[] = [];
-    let truncated = 0;
-    let expected = 0;
-    await readRange(db, { gte: prefix, lt: `${opts.name}/b0` }, (chunk) => {
-      for (const [key, value] of chunk) {
-        const digits = key.slice(prefix.length);
-        const start = INDEX_RE.test(digits) ? Number(digits) : NaN;
-        const record = Number.isSafeInteger(start) ? decodeRecord(value) : null;
-        if (record === null) {
-          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a malformed record`, { reason: "log_record_invalid", ...where, key: key.slice(0, 100) });
-        }
-        const entries = record.entries;
-        if (start >= recorded) {
-          stale.push(key);
-          truncated += entries.length;
-          continue;
-        }
-        if (start !== expected) throw gap(expected);
-        if (start + entries.length > recorded) {
-          // the v1 writer put a batch's record and the size that covers it in one atomic batch
-          throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record reaching beyond its recorded size`, { reason: "log_record_invalid", ...where, key, size: recorded });
-        }
-        lastRoot = record.root;
-        for (let j = 0; j < entries.length; j++) {
-          const { tag, bytes } = entries[j]!;
-          tree.append(leafHash(bytes));
-          if (tag !== "") addTag(tags, tag, start + j, opts.maxTagged);
-        }
-        expected = start + entries.length;
-      }
-    });
-    const mismatch = (size: number, stored: string): CustodiaError =>
-      new CustodiaError("INTERNAL", `log "${opts.name}" does not hash to its recorded root`, { reason: "log_root_mismatch", ...where, size, recordedRoot: stored, computedRoot: toHex0x(tree.rootAt(size)) });
-    const size = bounded ? recorded : expected;
-    if (expected < (meta?.size ?? 0) || (bounded && expected !== recorded)) throw gap(expected);
-    if (!meta && stale.length > 0) {
-      throw new CustodiaError("INTERNAL", `log "${opts.name}" has entries but no meta record`, { reason: "log_entries_without_meta", ...where, entries: truncated });
-    }
-    // the base: the root at the meta's size (v1: the whole log)
-    if (meta && !bytesEqual(tree.rootAt(meta.size), fromHex(meta.root, 32))) throw mismatch(meta.size, meta.root);
-    // past the base, the last record names the root of everything up to it
-    if (!bounded && size > meta!.size) {
-      if (lastRoot === null) {
-        throw new CustodiaError("INTERNAL", `log "${opts.name}" has a record without its root past the base`, { reason: "log_record_invalid", ...where, size, base: meta!.size });
-      }
-      if (!bytesEqual(tree.rootAt(size), lastRoot)) throw mismatch(size, toHex0x(lastRoot));
-    }
-    const ops: KvOp[] = stale.map((key) => ({ type: "del", key }));
-    // created, or taken over from the v1 layout: the meta becomes the base, never rewritten after
-    if (bounded) ops.push({ type: "put", key: metaKey, value: encodeMeta(opts.logId, size, tree.rootAt(size)) });
-    if (legacyMeta !== undefined) ops.push({ type: "del", key: legacyMetaKey });
-    if (ops.length > 0) await db.batch(ops, { keyEncoding: "utf8", valueEncoding: "view", sync: opts.sync });
-    return new DurableLog(db, opts, { tree, tags, leafStore }, { size, truncated, created: !meta }, legacyMeta !== undefined);
   }
 
   /** Durable size: entries whose batch is on disk. */
