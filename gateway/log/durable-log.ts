@@ -541,9 +541,17 @@ export class DurableLog {
       const round = left.slice(0, READ_PARALLEL);
       const records = await Promise.all(round.map((index) => this.recordAt(index)));
       for (const { start, entries } of records) {
-        for (const index of left) {
-          if (index < start || index >= start + entries.length || found.has(index)) continue;
-          found.set(index, this.decode(index, entries[index - start]!.bytes));
+        // `left` is ascending: the indexes this record holds are one run of it, from the first >= start
+        let lo = 0;
+        let hi = left.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (left[mid]! < start) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let i = lo; i < left.length && left[i]! < start + entries.length; i++) {
+          const index = left[i]!;
+          if (!found.has(index)) found.set(index, this.decode(index, entries[index - start]!.bytes));
         }
       }
       left = left.filter((index) => !found.has(index));
