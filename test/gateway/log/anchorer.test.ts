@@ -252,16 +252,20 @@ describe("Anchorer on a real chain", () => {
 
   it("records a checkpoint whose transaction landed although its receipt was lost", async () => {
     const env = await setup();
-    const a = env.anchorer();
+    // No background retry: it would reconcile (or anchor 8) before the explicit anchorNow below
+    // whenever the steps between took longer than the retry delay, as on a loaded CI machine.
+    const a = env.anchorer({ retryInitialMs: 600_000, retryMaxMs: 600_000 });
     await a.start();
     await appendN(env.log, 6);
     mode = "receipts-down";
     await expectCode(a.anchorNow(), "LEDGER_UNAVAILABLE");
     expect(a.lastAnchored()).toBeNull();
+    expect(a.stats().retryPending).toBe(true);
     expect((await env.gateway.ledger.latestCheckpoint(env.logId))?.treeSize).toBe(6); // it did land
     mode = "up";
     await appendN(env.log, 2);
     expect((await a.anchorNow())?.treeSize).toBe(8);
+    expect(a.stats()).toMatchObject({ retryPending: false, consecutiveFailures: 0 });
     expect((await a.records()).map((r) => [r.checkpoint.treeSize, r.source])).toEqual([
       [6, "reconciled"],
       [8, "anchored"],
