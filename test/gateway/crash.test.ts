@@ -101,6 +101,9 @@ describe("gateway crash under load (SIGKILL, real processes)", () => {
         }
       };
       const workers = Array.from({ length: 8 }, worker);
+      // the kill lands 400–1,000 ms after the first answer, so that it always falls under load
+      const firstBy = Date.now() + 30_000;
+      while (served === 0 && Date.now() < firstBy) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, 400 + Math.floor(Math.random() * 600)));
       await kill();
       stop = true;

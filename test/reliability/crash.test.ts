@@ -115,6 +115,11 @@ describe("reliability: SIGKILL the gateway under load", () => {
       const workers = Array.from({ length: WORKERS }, worker);
       const moment = Math.round(SIZES.killMinMs + killRandom() * (SIZES.killMaxMs - SIZES.killMinMs));
       killMoments.push(moment);
+      // The moment counts from the first answer: a restarted gateway's first request (cold code,
+      // a DID resolution, a ledger sync, an fsync) can take longer than the shortest moment on a
+      // loaded machine, and a kill before any answer would test nothing.
+      const firstBy = Date.now() + 30_000;
+      while (counts.requests === before && Date.now() < firstBy) await sleep(5);
       await sleep(moment);
       const s = await gw.stats().catch(() => null);
       if (s) maxAnchorLagMs = Math.max(maxAnchorLagMs, s.anchorers.access?.maxAnchorLagMs ?? 0, s.anchorers.decisions?.maxAnchorLagMs ?? 0);
