@@ -85,6 +85,6 @@ describe("ledger view: sync sharing", () => {
       expect((o as PromiseRejectedResult).reason.code).toBe("LEDGER_UNAVAILABLE");
     }
     expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(2_000);
+    expect(elapsed).toBeLessThan(5_000); // at the bound, not at the transport's own timeout or never
   });
 });

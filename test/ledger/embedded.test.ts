@@ -77,8 +77,17 @@ describe("embedded ledger node", () => {
     const n = await up();
     const partner2 = Wallet.createRandom().address as Address;
     const block = await grant(n, partner2);
-    // the node dumps its state every second; wait for a dump that includes the grant
-    await new Promise((r) => setTimeout(r, 2_500));
+    // the node dumps its state every second; wait for a dump that includes the grant's block
+    const dumped = (): boolean => {
+      try {
+        return (JSON.parse(readFileSync(n.node!.statePath, "utf8")) as { best_block_number?: number }).best_block_number! >= block;
+      } catch {
+        return false; // not written yet, or caught halfway through a write
+      }
+    };
+    const dumpBy = Date.now() + 15_000;
+    while (!dumped() && Date.now() < dumpBy) await new Promise((r) => setTimeout(r, 100));
+    expect(dumped(), "the node dumped its state within 15 s").toBe(true);
     await n.node!.kill();
     n.provider.destroy();
     open.pop();
