@@ -11,7 +11,8 @@ import { randomUUID } from "node:crypto";
 import { closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { ES256KSigner, createJWT } from "did-jwt";
-import { SigningKey, Wallet, computeAddress, getBytes } from "ethers";
+import { Signature, SigningKey, Wallet, computeAddress, getBytes } from "ethers";
+import { sha256 } from "../core/hash.js";
 import { ethrDid, type Address } from "../core/domain.js";
 import { CustodiaError } from "../core/errors.js";
 import { parseDid, secp256k1DidKey } from "../core/did.js";
@@ -75,6 +76,27 @@ export function didAccount(did: string): Address {
   const account = parseDid(did).account;
   if (!account) throw new CustodiaError("INVALID_DID", "only did:ethr and secp256k1 did:key identifiers name a ledger account");
   return account;
+}
+
+/**
+ * Whether an ES256K JWT was signed by `account`'s key, resolving nothing: the signature (`r‖s`,
+ * base64url) over the SHA-256 of header.payload must recover to that account under one of the
+ * two recovery ids. False for anything malformed.
+ */
+export function jwtSignedBy(jwt: { data: string; signature: string }, account: Address): boolean {
+  const sig = Buffer.from(jwt.signature, "base64url");
+  if (sig.length !== 64) return false;
+  const digest = sha256(new TextEncoder().encode(jwt.data));
+  const r = `0x${sig.subarray(0, 32).toString("hex")}`;
+  const s = `0x${sig.subarray(32).toString("hex")}`;
+  for (const v of [27, 28]) {
+    try {
+      if (computeAddress(SigningKey.recoverPublicKey(digest, Signature.from({ r, s, v }))) === account) return true;
+    } catch {
+      // not this recovery id
+    }
+  }
+  return false;
 }
 
 /** The chain id a did:ethr names (`did:ethr:0x7a69:...`), undefined when it names none. */

@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { decodeJWT } from "did-jwt";
-import { Signature, SigningKey, computeAddress, getAddress, type Wallet } from "ethers";
+import { getAddress, type Wallet } from "ethers";
 import {
   CATEGORY_NAMES,
   PURPOSES,
@@ -44,7 +44,7 @@ import { logIdFor } from "../../core/logs.js";
 import { GatewayClient, type ConsentSubmissionResult, type GatewayHealth, type HistoryEntry, type MyData, type SignedDataRequest } from "../gateway-http.js";
 import { CliError, EXIT, printResult, type ExitCode } from "../io.js";
 import type { CommandContext } from "../main.js";
-import { DID_METHODS, createWallet, didAccount, didEthrChainId, encryptWallet, isEncryptedWallet, loadWallet, refuseExistingWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
+import { DID_METHODS, createWallet, didAccount, didEthrChainId, encryptWallet, isEncryptedWallet, jwtSignedBy, loadWallet, refuseExistingWallet, signerOf, type DidMethod, type LoadedWallet } from "../wallet-store.js";
 
 const UNENCRYPTED_HINT = "The key is not encrypted (the file's mode protects it): `custodia wallet encrypt` encrypts it under a passphrase.";
 
@@ -285,23 +285,9 @@ export function summariseReceipt(jwt: string, expect: { gatewayDid: string; txId
   const cs = (payload.vc?.credentialSubject ?? {}) as { id?: string; action?: string; partner?: string; purpose?: string; consentRecord?: unknown; ledger?: { txId?: string; blockNumber?: number; nonce?: number } };
   let signatureValid = false;
   try {
-    const issuerAccount = didAccount(String(payload.iss));
-    const sig = Buffer.from(decoded.signature, "base64url");
-    if (sig.length === 64) {
-      const digest = sha256(new TextEncoder().encode(decoded.data));
-      const r = `0x${sig.subarray(0, 32).toString("hex")}`;
-      const s = `0x${sig.subarray(32).toString("hex")}`;
-      for (const v of [27, 28]) {
-        try {
-          const pub = SigningKey.recoverPublicKey(digest, Signature.from({ r, s, v }));
-          if (computeAddress(pub) === issuerAccount) signatureValid = true;
-        } catch {
-          // not this recovery id
-        }
-      }
-    }
+    signatureValid = jwtSignedBy(decoded, didAccount(String(payload.iss)));
   } catch {
-    signatureValid = false;
+    signatureValid = false; // an issuer that names no account
   }
   const recordOk = expect.record === null || (cs.consentRecord !== undefined && toHex0x(hashCanonical(cs.consentRecord)) === toHex0x(hashCanonical(expect.record)));
   return {
