@@ -8,10 +8,15 @@
  * Failures: a gateway that cannot be reached (or answers 5xx) ends a command with exit 3; a
  * refusal (`{code, message}` with a 4xx) keeps the gateway's code and ends with exit 4; an answer
  * that is not what the API promises is GATEWAY_MISBEHAVED.
+ *
+ * Before it signs the first token, the client has the gateway prove that it holds the key of the
+ * DID its /health names, for the address the client is talking to (core/gateway-url.ts); a server
+ * that cannot is GATEWAY_UNVERIFIED, and no token is signed for it.
  */
 import { ERROR_CODES, type ErrorCode } from "../core/errors.js";
 import type { Address, Bytes32, ConsentRecord, ConsentState } from "../core/domain.js";
 import { CliError, EXIT } from "./io.js";
+import { identityProblem, identityQuestion } from "./gateway-identity.js";
 import { tokenFor, type LoadedWallet } from "./wallet-store.js";
 
 /** GET /health. */
@@ -173,6 +178,7 @@ export class GatewayClient {
   private readonly wallet: LoadedWallet | null;
   private readonly timeoutMs: number;
   private healthCache: GatewayHealth | undefined;
+  private identityCheck: Promise<string> | undefined;
   private session: { token: string; exp: number } | undefined;
 
   constructor(baseUrl: string, options: GatewayClientOptions) {
@@ -192,6 +198,36 @@ export class GatewayClient {
       this.healthCache = h;
     }
     return this.healthCache;
+  }
+
+  /**
+   * The gateway's DID, once the gateway has proved it holds that DID's key for this client's
+   * address (GET /v1/gateway/identity with a fresh nonce). Checked once per client; a failure is
+   * not cached. Rejects GATEWAY_UNVERIFIED when the proof is refused, missing or wrong.
+   */
+  verifiedDid(): Promise<string> {
+    this.identityCheck ??= this.checkIdentity().catch((e: unknown) => {
+      this.identityCheck = undefined;
+      throw e;
+    });
+    return this.identityCheck;
+  }
+
+  private async checkIdentity(): Promise<string> {
+    const { did } = (await this.health()).gateway;
+    const question = identityQuestion(this.baseUrl);
+    const unverified = (why: string): CliError =>
+      new CliError("GATEWAY_UNVERIFIED", `the server at ${question.url} did not prove it is the gateway ${did} (${why}); no token was signed for it`, EXIT.UNAVAILABLE, { url: question.url, did });
+    let answer: unknown;
+    try {
+      answer = await this.request<unknown>("GET", question.path, undefined, "none");
+    } catch (e) {
+      if (e instanceof CliError && e.code === "GATEWAY_UNAVAILABLE") throw e;
+      throw unverified(e instanceof Error ? e.message : String(e));
+    }
+    const problem = identityProblem(answer, question, did);
+    if (problem !== null) throw unverified(problem);
+    return did;
   }
 
   /* --------------------------------------------------------- customer */
@@ -259,7 +295,7 @@ export class GatewayClient {
 
   private async authorization(use: "once" | "session"): Promise<string> {
     if (!this.wallet) throw new CliError("WALLET_MISSING", "this call needs a wallet to sign its token", EXIT.LOCAL);
-    const audience = (await this.health()).gateway.did;
+    const audience = await this.verifiedDid();
     const now = Math.floor(Date.now() / 1000);
     if (use === "once") return `Bearer ${await tokenFor(this.wallet, audience, { once: true, nowSec: now })}`;
     if (!this.session || this.session.exp - RENEW_BEFORE_SEC <= now) {

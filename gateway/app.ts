@@ -19,7 +19,8 @@ import type { GatewayConfig } from "./config.js";
 import { installErrorHandling } from "./http-errors.js";
 import type { Decision, LedgerView } from "./ledger-view.js";
 import type { AnchorerPort, AppendReceipt, LogPort, VaultCodec, VaultPort } from "./ports.js";
-import { checkConsentRecord, issueConsentReceipt } from "./receipts.js";
+import { checkConsentRecord, issueConsentReceipt, issueIdentityProof } from "./receipts.js";
+import { IDENTITY_NONCE_RE, canonicalGatewayUrl } from "../core/gateway-url.js";
 import {
   CheckpointPageT,
   ConsentSubmissionT,
@@ -57,6 +58,12 @@ export interface GatewayDeps {
   /** Milliseconds since the epoch. */
   clock: () => number;
   logger?: FastifyServerOptions["logger"];
+  /**
+   * The addresses (canonical, see core/gateway-url.ts) this gateway signs identity proofs for:
+   * its listening address and the public URLs its operator configured. Read per request, so the
+   * runtime adds the listening address once it is known. None: every identity proof is refused.
+   */
+  publicUrls?: ReadonlySet<string>;
 }
 
 const ANYONE: readonly Access[] = ["CUSTOMER", "PARTNER", "AUDITOR", "GATEWAY", "ADMIN"];
@@ -324,6 +331,22 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       ledger: { chainId: deps.chain.chainId, contract: deps.chain.contract, syncedBlock: deps.view.syncedBlock, syncs: deps.view.syncs, fresh: deps.view.isFresh(), sync: (config.strict ? "strict" : deps.view.pushing ? "push" : "request") as "strict" | "push" | "request" },
       logs: Object.fromEntries((Object.keys(deps.logs) as LogName[]).map((n) => [n, { size: deps.logs[n].size, anchored: deps.anchorers[n].lastAnchored()?.treeSize ?? 0, alarm: alarmOf(n) }])),
     };
+  });
+
+  // A client asks this before it signs a token for the gateway's DID: the gateway signs the
+  // client's nonce and the address the client is talking to, and only for an address it serves.
+  const IdentityQueryT = Type.Object({
+    url: Type.String({ minLength: 1, maxLength: 2048, description: "the gateway address the client is talking to" }),
+    nonce: Type.String({ pattern: IDENTITY_NONCE_RE.source, description: "16 to 64 random bytes, lowercase hex" }),
+  });
+  const IdentityT = Type.Object({ did: Type.String(), url: Type.String(), proof: Type.String({ description: "ES256K JWT: iss the gateway's DID, aud the url, the nonce, iat, exp" }) });
+  app.get("/v1/gateway/identity", { schema: { tags: ["service"], security: [], querystring: IdentityQueryT, response: { 200: IdentityT, 400: ErrorT, 429: ErrorT } } }, async (req) => {
+    const q = req.query as { url: string; nonce: string };
+    const url = canonicalGatewayUrl(q.url);
+    if (!deps.publicUrls?.has(url)) {
+      throw new CustodiaError("INVALID_ARGUMENT", `this gateway does not serve ${url}: it proves its identity only for its own addresses`, { reason: "not_this_gateway", url });
+    }
+    return { did: deps.identity.did, url, proof: await issueIdentityProof(deps.identity, { audience: url, nonce: q.nonce, nowSec: nowSec() }) };
   });
 
   /* ---------------------------------------------------------- customer */

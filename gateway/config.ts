@@ -1,4 +1,5 @@
 import { CustodiaError } from "../core/errors.js";
+import { canonicalGatewayUrl } from "../core/gateway-url.js";
 
 /** Gateway settings, normalised once against named defaults. */
 export interface GatewayConfig {
@@ -44,6 +45,11 @@ export interface GatewayConfig {
   logMaxDelayMs: number;
   /** Most subjects in one partner data request. */
   maxSubjectsPerRequest: number;
+  /**
+   * The URLs clients reach this gateway at, besides its listening address (a reverse proxy's, a
+   * TLS terminator's): it proves its identity for these and for the listening address only.
+   */
+  publicUrls: string[];
 }
 
 export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
@@ -66,6 +72,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   logMaxBatch: 1_000,
   logMaxDelayMs: 0,
   maxSubjectsPerRequest: 1_000,
+  publicUrls: [],
 };
 
 export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
@@ -76,6 +83,14 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
     }
   }
   if (cfg.port > 65535) throw new CustodiaError("CONFIG_INVALID", "port must be at most 65535");
+  if (!Array.isArray(cfg.publicUrls)) throw new CustodiaError("CONFIG_INVALID", "publicUrls must be a list of URLs");
+  cfg.publicUrls = cfg.publicUrls.map((u) => {
+    try {
+      return canonicalGatewayUrl(String(u));
+    } catch (e) {
+      throw new CustodiaError("CONFIG_INVALID", `public URL: ${(e as Error).message}`);
+    }
+  });
   return cfg;
 }
 
@@ -96,6 +111,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Part
   num("CUSTODIA_ANCHOR_EVERY_ENTRIES", "anchorEveryEntries");
   num("CUSTODIA_ANCHOR_EVERY_MS", "anchorEveryMs");
   num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");
+  const urls = env["CUSTODIA_PUBLIC_URL"];
+  if (urls !== undefined && urls.trim() !== "") out.publicUrls = urls.split(",").map((u) => u.trim()).filter((u) => u !== "");
   if (env["CUSTODIA_STRICT"] === "1" || env["CUSTODIA_STRICT"] === "true") out.strict = true;
   if (env["CUSTODIA_PUSH_HEADS"] === "1" || env["CUSTODIA_PUSH_HEADS"] === "true") out.pushHeads = true;
   return out;

@@ -58,6 +58,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   // client-side codes (command-line tools); the gateway never raises them
   GATEWAY_UNAVAILABLE: 503,
   GATEWAY_MISBEHAVED: 502,
+  GATEWAY_UNVERIFIED: 502,
   WALLET_MISSING: 500,
   WALLET_EXISTS: 500,
   WALLET_INVALID: 500,

@@ -6,6 +6,7 @@ import type { ConsentGrantMessage, ConsentRevokeMessage } from "../core/eip712.j
 import { CustodiaError } from "../core/errors.js";
 import { hashCanonical, sha256, toHex0x } from "../core/hash.js";
 import { parseDid } from "../core/did.js";
+import { IDENTITY_PROOF_TTL_SEC } from "../core/gateway-url.js";
 
 /**
  * Checks that the ISO/IEC TS 27560 consent record a wallet sent matches what it signed: its JCS
@@ -76,6 +77,19 @@ export async function issueConsentReceipt(
   };
   return createJWT(
     { sub: subjectDid, nbf: args.nowSec, iat: args.nowSec, vc, jti: `urn:custodia:receipt:${args.txId}` },
+    { issuer: issuer.did, signer: es256kSigner(issuer.wallet) },
+    { alg: "ES256K", typ: "JWT" },
+  );
+}
+
+/**
+ * The gateway's answer to a client asking whether it holds its DID's key for the address the
+ * client uses (see core/gateway-url.ts): a JWT over that address and the client's nonce, valid for
+ * IDENTITY_PROOF_TTL_SEC.
+ */
+export function issueIdentityProof(issuer: ReceiptIssuer, args: { audience: string; nonce: string; nowSec: number }): Promise<string> {
+  return createJWT(
+    { aud: args.audience, nonce: args.nonce, iat: args.nowSec, exp: args.nowSec + IDENTITY_PROOF_TTL_SEC },
     { issuer: issuer.did, signer: es256kSigner(issuer.wallet) },
     { alg: "ES256K", typ: "JWT" },
   );

@@ -15,6 +15,7 @@ import { logIdFor } from "../core/logs.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
 import { didResolver } from "./auth/resolver.js";
 import { secp256k1DidKey } from "../core/did.js";
+import { canonicalGatewayUrl, listeningUrls } from "../core/gateway-url.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { gatewayConfig, type GatewayConfig } from "./config.js";
 import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-view.js";
@@ -67,6 +68,11 @@ export interface GatewayRuntime {
   did: string;
   /** Listens on config host/port; resolves the base URL. */
   listen(): Promise<string>;
+  /**
+   * Adds an address clients reach this gateway at (a reverse proxy's known only at run time),
+   * as CUSTODIA_PUBLIC_URL does at start: the gateway proves its identity for it too.
+   */
+  addPublicUrl(url: string): void;
   close(): Promise<void>;
 }
 
@@ -165,6 +171,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
     const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000), config.clockSkewSec);
 
+    // the addresses it proves its identity for: the configured ones now, the listening one at listen()
+    const publicUrls = new Set<string>(config.publicUrls);
     const deps: GatewayDeps = {
       config,
       identity: { did, wallet: opts.wallet, account },
@@ -180,6 +188,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       jti,
       clock,
       logger: opts.logger ?? false,
+      publicUrls,
     };
     const app = await buildGateway(deps);
 
@@ -211,8 +220,10 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
         await app.listen({ host: config.host, port: config.port });
         const addr = app.server.address();
         const port = typeof addr === "object" && addr ? addr.port : config.port;
+        for (const u of listeningUrls(config.host, port)) publicUrls.add(u);
         return `http://${config.host}:${port}`;
       },
+      addPublicUrl: (url) => void publicUrls.add(canonicalGatewayUrl(url)),
       close: async () => {
         if (closed) return;
         closed = true;

@@ -10,6 +10,7 @@ export const FINDING_CODES = {
   GATEWAY_NETWORK_MISMATCH: "the gateway says it serves another chain or contract than the one audited",
   GATEWAY_NOT_REGISTERED: "the account the gateway names is not a GATEWAY member on the ledger under the DID the gateway presents",
   GATEWAY_ANSWER_INVALID: "the gateway's answer is not what its audit API promises, or it refused a read it owes an auditor",
+  GATEWAY_UNVERIFIED: "the server audited did not prove it holds the key of the gateway DID it presents, for the address the auditor used: no token was sent to it",
 
   // anchors on the ledger
   ANCHOR_INCONSISTENT: "the ledger's anchor events and its stored roots disagree, or tree sizes do not increase",

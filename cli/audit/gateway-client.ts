@@ -3,7 +3,8 @@
  * as the auditor with a DID-JWT session token made locally from the auditor's key (ES256K-R for a
  * did:ethr, ES256K for a secp256k1 did:key; aud = the gateway DID from GET /health, a short
  * expiry, a random jti), reused for reads until shortly before it expires, as the gateway allows
- * for session tokens.
+ * for session tokens. The first token is signed only once the gateway has proved it holds that
+ * DID's key for the address the auditor uses (identity()).
  *
  * Everything it returns is the gateway's JSON as `unknown`: the gateway is the party under audit,
  * so its answers are parsed and judged by the verifier, never trusted here. What this client does
@@ -17,8 +18,9 @@
 import { randomUUID } from "node:crypto";
 import { ES256KSigner, createJWT } from "did-jwt";
 import { SigningKey, computeAddress, concat, encodeBase58, getBytes } from "ethers";
-import { ERROR_CODES, CustodiaError, type ErrorCode } from "../../core/errors.js";
+import { ERROR_CODES, CustodiaError, isCustodiaError, type ErrorCode } from "../../core/errors.js";
 import type { LogName } from "../../core/logs.js";
+import { identityProblem, identityQuestion } from "../gateway-identity.js";
 import { CliError, EXIT } from "../io.js";
 import type { AuditSource } from "./verify.js";
 
@@ -59,6 +61,8 @@ export class GatewayClient implements AuditSource {
   private readonly tokenSeconds: number;
   private readonly recoverable: boolean;
   private audience: string | undefined;
+  /** The DID the gateway proved it holds (identity()), once it has. */
+  private verified: string | undefined;
   private session: { token: string; exp: number } | undefined;
 
   constructor(options: GatewayClientOptions) {
@@ -80,6 +84,30 @@ export class GatewayClient implements AuditSource {
     }
     this.audience = did;
     return body;
+  }
+
+  /**
+   * Has the gateway prove it holds the key of the DID its /health named, for this client's
+   * address (cli/gateway-identity.ts); no token is signed before it has. Rejects
+   * GATEWAY_UNVERIFIED when it does not, GATEWAY_UNAVAILABLE when it cannot be asked.
+   */
+  async identity(): Promise<void> {
+    if (this.audience === undefined) await this.health();
+    const did = this.audience!;
+    if (this.verified === did) return;
+    const question = identityQuestion(this.baseUrl);
+    const unverified = (why: string): CustodiaError =>
+      new CustodiaError("GATEWAY_UNVERIFIED", `the server at ${question.url} did not prove it is the gateway ${did.slice(0, 200)} (${why}); no token was sent to it`, { url: question.url, did: did.slice(0, 200) });
+    let answer: unknown;
+    try {
+      answer = await this.request(question.path, false);
+    } catch (e) {
+      if (isCustodiaError(e, "GATEWAY_UNAVAILABLE")) throw e;
+      throw unverified(e instanceof Error ? e.message : String(e));
+    }
+    const problem = identityProblem(answer, question, did, this.nowSec());
+    if (problem !== null) throw unverified(problem);
+    this.verified = did;
   }
 
   logs(): Promise<unknown> {
@@ -128,7 +156,7 @@ export class GatewayClient implements AuditSource {
   /* ------------------------------------------------------------------ plumbing */
 
   private async token(): Promise<string> {
-    if (this.audience === undefined) await this.health();
+    if (this.audience === undefined || this.verified !== this.audience) await this.identity();
     const now = this.nowSec();
     if (this.session && this.session.exp - now > SESSION_MARGIN_SEC) return this.session.token;
     const exp = now + this.tokenSeconds;

@@ -87,6 +87,12 @@ export type AuditLedger = Pick<LedgerPort, "blockTime" | "getMember" | "checkPer
 export interface AuditSource {
   /** GET /health. */
   health(): Promise<unknown>;
+  /**
+   * Has the gateway prove it holds the key of the DID its /health names, for the address asked
+   * (GET /v1/gateway/identity): rejects GATEWAY_UNVERIFIED when it does not. A source that signs
+   * no tokens (one reading files) leaves it out.
+   */
+  identity?(): Promise<void>;
   /** GET /v1/audit/logs. */
   logs(): Promise<unknown>;
   /** GET /v1/audit/logs/:log/checkpoints. */
@@ -393,6 +399,16 @@ export async function verifyAudit(options: VerifyOptions): Promise<VerifyReport>
     }
   } else {
     findings.add(finding("GATEWAY_ANSWER_INVALID", "gateway", "the gateway's /health names no ledger account: its logs cannot be found on the ledger"));
+  }
+  if (registered && source.identity) {
+    try {
+      await source.identity();
+    } catch (e) {
+      if (!isCustodiaError(e, "GATEWAY_UNVERIFIED")) throw e;
+      // an impostor naming a registered gateway's account and DID: nothing is asked of it with a token
+      registered = false;
+      findings.add(finding("GATEWAY_UNVERIFIED", "gateway", e.message, undefined, e.details));
+    }
   }
   let listing: Listing | null = null;
   if (registered) {

@@ -169,6 +169,8 @@ export async function startCliEnv(options: Parameters<typeof startTestGateway>[0
   const g = await startTestGateway(options);
   const gatewayUrl = await g.rt.listen();
   const proxy = await recordingProxy(gatewayUrl);
+  // the operator's own reverse proxy: the gateway proves its identity for the proxy's address
+  g.rt.addPublicUrl(proxy.url);
   const rpc = await hardhatRpc();
   const dataDir = mkdtempSync(join(tmpdir(), "custodia-cli-"));
   writeFileSync(join(dataDir, "deployment.json"), JSON.stringify({ ...g.deployment, chainId: CHAIN_ID }), { mode: 0o644 });

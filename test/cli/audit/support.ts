@@ -73,11 +73,15 @@ export interface Upstream {
 /**
  * A hostile gateway: forwards every request (with its Authorization header) to the real gateway
  * and lets `rewrite` replace the JSON answer of any route. Returning undefined passes it through.
+ * `seen` is told every request's path and Authorization header. The real gateway proves its
+ * identity for the proxy's address only once the test adds it (`rt.addPublicUrl`): a hostile
+ * operator's own proxy; without it, the proxy is an impostor relaying to the real gateway.
  */
-export async function startHostileProxy(upstreamUrl: string, rewrite: (u: Upstream) => unknown | Promise<unknown>): Promise<Listening> {
+export async function startHostileProxy(upstreamUrl: string, rewrite: (u: Upstream) => unknown | Promise<unknown>, seen?: (path: string, authorization: string | undefined) => void): Promise<Listening> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const path = req.url ?? "/";
+      seen?.(path, req.headers.authorization);
       const headers: Record<string, string> = {};
       if (req.headers.authorization) headers["authorization"] = req.headers.authorization;
       const up = await fetch(`${upstreamUrl}${path}`, { headers });

@@ -61,6 +61,13 @@ describe("custodia audit verify", () => {
     return { code, out: io.out(), err: io.err(), report: () => JSON.parse(io.out()) as VerifyReport };
   }
 
+  /** A hostile operator's own proxy in front of its gateway: the gateway proves its identity for it. */
+  async function operatorProxy(rewrite: Parameters<typeof startHostileProxy>[1]): Promise<Listening> {
+    const proxy = await startHostileProxy(gatewayUrl, rewrite);
+    g.rt.addPublicUrl(proxy.url);
+    return proxy;
+  }
+
   const codesOf = (r: VerifyReport): FindingCode[] => [...new Set(r.failures.map((f) => f.code))].sort();
 
   beforeAll(async () => {
@@ -182,14 +189,14 @@ describe("custodia audit verify", () => {
   });
 
   it("fails a gateway that claims another network, or gives no identity at all", async () => {
-    const other = await startHostileProxy(gatewayUrl, (u) => (u.path === "/health" ? { ...(u.body as Json), ledger: { ...(u.body as Json).ledger, contract: Wallet.createRandom().address } } : undefined));
+    const other = await operatorProxy((u) => (u.path === "/health" ? { ...(u.body as Json), ledger: { ...(u.body as Json).ledger, contract: Wallet.createRandom().address } } : undefined));
     proxies.push(other);
     const r = await cli(["--json", "audit", "verify"], { gateway: other.url });
     expect(r.code).toBe(1);
     expect(codesOf(r.report())).toEqual(["GATEWAY_NETWORK_MISMATCH"]);
     expect(r.report().failures[0]!.log).toBe("gateway");
     // an impostor naming another member's account (whose logs were never anchored) as its own
-    const impostor = await startHostileProxy(gatewayUrl, (u) => {
+    const impostor = await operatorProxy((u) => {
       if (u.path === "/health") return { ...(u.body as Json), gateway: { ...(u.body as Json).gateway, account: partner.address } };
       if (u.path === "/v1/audit/logs") return { ...(u.body as Json), gateway: partner.address };
       return undefined;
@@ -198,12 +205,25 @@ describe("custodia audit verify", () => {
     const i = await cli(["--json", "audit", "verify", "--log", "access"], { gateway: impostor.url });
     expect(i.code).toBe(1);
     expect(i.report().failures.filter((f) => f.log === "gateway").map((f) => f.code)).toEqual(["GATEWAY_NOT_REGISTERED"]);
-    const anonymous = await startHostileProxy(gatewayUrl, (u) => (u.path === "/health" ? { status: "ok" } : undefined));
+    const anonymous = await operatorProxy((u) => (u.path === "/health" ? { status: "ok" } : undefined));
     proxies.push(anonymous);
     const a = await cli(["--json", "audit", "verify"], { gateway: anonymous.url });
     expect(a.code).toBe(1);
     expect(a.report()).toMatchObject({ ok: false, logs: [], gateway: { did: null, account: null } });
     expect(codesOf(a.report())).toEqual(["GATEWAY_ANSWER_INVALID"]);
+  });
+
+  it("sends no token to an impostor relaying a registered gateway's answers, and reports it", async () => {
+    const authorizations: (string | undefined)[] = [];
+    // not the operator's proxy: the real gateway refuses to prove its identity for this address
+    const impostor = await startHostileProxy(gatewayUrl, () => undefined, (_path, authorization) => void authorizations.push(authorization));
+    proxies.push(impostor);
+    const r = await cli(["--json", "audit", "verify"], { gateway: impostor.url });
+    expect(r.code).toBe(1);
+    expect(codesOf(r.report())).toEqual(["GATEWAY_UNVERIFIED"]);
+    expect(r.report().failures[0]).toMatchObject({ log: "gateway", message: expect.stringMatching(/did not prove it is the gateway .*does not serve/) });
+    expect(authorizations.length).toBeGreaterThanOrEqual(2); // /health, the identity question
+    expect(authorizations.every((a) => a === undefined)).toBe(true);
   });
 
   it("catches a gateway serving a signed checkpoint that is not the one anchored, and one signed by another key", async () => {
@@ -214,7 +234,7 @@ describe("custodia audit verify", () => {
       return { ...unsigned, signature: await signer.signMessage(checkpointMessage(unsigned)) };
     };
     for (const [signer, expected] of [[g.operator.wallet, "CHECKPOINT_NOT_ANCHORED"], [Wallet.createRandom(), "CHECKPOINT_SIGNATURE_INVALID"]] as const) {
-      const proxy = await startHostileProxy(gatewayUrl, async (u) => {
+      const proxy = await operatorProxy(async (u) => {
         if (!u.path.startsWith("/v1/audit/logs/access/checkpoints")) return undefined;
         const body = u.body as { checkpoints: SignedCheckpoint[] };
         return { ...body, checkpoints: await Promise.all(body.checkpoints.map((c, i) => (i === 0 ? resign(c, signer!) : c))) };
@@ -236,7 +256,7 @@ describe("custodia audit verify", () => {
     expect(all.checkpoints).toHaveLength(1);
     expect(all.next).toBe(all.checkpoints[0]!.treeSize);
     // a gateway answering one checkpoint per page: the verifier still sees them all
-    const paged = await startHostileProxy(gatewayUrl, (u) => {
+    const paged = await operatorProxy((u) => {
       if (!u.path.startsWith("/v1/audit/logs/access/checkpoints")) return undefined;
       const body = u.body as { checkpoints: SignedCheckpoint[]; next: number | null };
       return { ...body, checkpoints: body.checkpoints.slice(0, 1), next: body.checkpoints.length > 1 ? body.checkpoints[0]!.treeSize : null };
@@ -245,7 +265,7 @@ describe("custodia audit verify", () => {
     const ok = await cli(["--json", "audit", "verify", "--log", "access"], { gateway: paged.url });
     expect(ok.code, ok.out + ok.err).toBe(0);
     // one whose `next` never advances
-    const circling = await startHostileProxy(gatewayUrl, (u) => (u.path.startsWith("/v1/audit/logs/access/checkpoints") ? { ...(u.body as object), next: 1 } : undefined));
+    const circling = await operatorProxy((u) => (u.path.startsWith("/v1/audit/logs/access/checkpoints") ? { ...(u.body as object), next: 1 } : undefined));
     proxies.push(circling);
     const bad = await cli(["--json", "audit", "verify", "--log", "access"], { gateway: circling.url });
     expect(bad.code).toBe(1);
@@ -255,7 +275,7 @@ describe("custodia audit verify", () => {
   it("catches inclusion and consistency proofs for a different tree", async () => {
     const size = g.rt.deps.logs.access.size;
     const other = MerkleTree.fromLeafHashes(Array.from({ length: size }, () => new Uint8Array(randomBytes(32))));
-    const proxy = await startHostileProxy(gatewayUrl, (u) => {
+    const proxy = await operatorProxy((u) => {
       const q = new URL(u.path, "http://x").searchParams;
       if (u.path.startsWith("/v1/audit/logs/access/proofs/inclusion")) {
         return { ...(u.body as Json), proof: other.inclusionProof(Number(q.get("index")), Number(q.get("size"))).map(toHex0x) };

@@ -1,0 +1,229 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ES256KSigner, createJWT, decodeJWT } from "did-jwt";
+import { Wallet, getBytes } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canonicalGatewayUrl, listeningUrls } from "../../core/gateway-url.js";
+import { isCustodiaError } from "../../core/errors.js";
+import { GatewayClient } from "../../cli/gateway-http.js";
+import { identityProblem, identityQuestion } from "../../cli/gateway-identity.js";
+import { newWallet } from "../../cli/wallet-store.js";
+import { gatewayConfig, gatewayConfigFromEnv } from "../../gateway/config.js";
+import { CHAIN_ID, startTestGateway, type TestGateway } from "../gateway/harness.js";
+
+/**
+ * A tool signs tokens for the DID a gateway's /health names only once the server it talks to has
+ * proved it holds that DID's key for the tool's address. Impostors here are real HTTP servers on
+ * 127.0.0.1 in front of a real gateway: a relay, a relay that asks in the real gateway's name,
+ * one signing with a key of its own, and one replaying a proof it was given earlier.
+ */
+
+interface Seen {
+  path: string;
+  authorization: string | undefined;
+}
+
+interface Relay {
+  url: string;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+/** An HTTP server forwarding to `upstream` (headers included); `mapPath` rewrites the path, `answer` replaces an answer. */
+async function relay(upstream: string, hooks: { mapPath?: (path: string, self: string) => string; answer?: (path: string) => unknown } = {}): Promise<Relay> {
+  const seen: Seen[] = [];
+  let self = "";
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      const path = req.url ?? "/";
+      seen.push({ path, authorization: req.headers.authorization });
+      const replaced = await hooks.answer?.(path);
+      if (replaced !== undefined) {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(replaced));
+        return;
+      }
+      const headers: Record<string, string> = {};
+      if (req.headers.authorization) headers["authorization"] = req.headers.authorization;
+      const up = await fetch(`${upstream}${hooks.mapPath ? hooks.mapPath(path, self) : path}`, { headers });
+      res.writeHead(up.status, { "content-type": "application/json" }).end(await up.text());
+    })().catch((e: unknown) => res.writeHead(502).end(JSON.stringify({ code: "INTERNAL", message: String(e) })));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  self = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: self,
+    seen,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isCustodiaError(e)) return { code: e.code, message: e.message };
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("the gateway's identity proof", () => {
+  let g: TestGateway;
+  let gatewayUrl: string;
+  const relays: Relay[] = [];
+  const wallet = newWallet("ethr", CHAIN_ID);
+  const start = async (hooks?: Parameters<typeof relay>[1]): Promise<Relay> => {
+    const r = await relay(gatewayUrl, hooks);
+    relays.push(r);
+    return r;
+  };
+
+  beforeAll(async () => {
+    g = await startTestGateway({ config: { publicUrls: ["https://Gateway.Bank.example:443/custodia/"] } });
+    gatewayUrl = await g.rt.listen();
+  });
+
+  afterAll(async () => {
+    for (const r of relays) await r.close();
+    await g?.close();
+  });
+
+  it("signs the nonce and the address asked, for its own addresses only", async () => {
+    const port = new URL(gatewayUrl).port;
+    for (const url of [gatewayUrl, `http://localhost:${port}/`, "https://gateway.bank.example/custodia"]) {
+      const q = identityQuestion(url);
+      const res = await g.app.inject({ method: "GET", url: q.path });
+      expect(res.statusCode, url).toBe(200);
+      const body = res.json() as { did: string; url: string; proof: string };
+      expect(body.did).toBe(g.rt.did);
+      expect(body.url).toBe(q.url);
+      expect(identityProblem(body, q, g.rt.did)).toBeNull();
+      const payload = decodeJWT(body.proof).payload;
+      expect(payload).toMatchObject({ iss: g.rt.did, aud: q.url, nonce: q.nonce });
+      expect(payload.exp! - payload.iat!).toBe(60);
+    }
+    for (const url of ["http://127.0.0.1:1", "https://gateway.bank.example", "http://gateway.bank.example/custodia"]) {
+      const res = await g.app.inject({ method: "GET", url: identityQuestion(url).path });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json()).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/does not serve/) });
+    }
+  });
+
+  it("refuses malformed questions with a code", async () => {
+    const nonce = "ab".repeat(16);
+    // the schema refuses a malformed question (BAD_REQUEST); the gateway, an address that is none (INVALID_ARGUMENT)
+    for (const [query, why, code] of [
+      [`url=${encodeURIComponent(gatewayUrl)}&nonce=${"ab".repeat(15)}`, "a short nonce", "BAD_REQUEST"],
+      [`url=${encodeURIComponent(gatewayUrl)}&nonce=${"AB".repeat(16)}`, "an uppercase nonce", "BAD_REQUEST"],
+      [`url=${encodeURIComponent(gatewayUrl)}&nonce=${"ab".repeat(65)}`, "a long nonce", "BAD_REQUEST"],
+      [`url=${encodeURIComponent(gatewayUrl)}`, "no nonce", "BAD_REQUEST"],
+      [`nonce=${nonce}`, "no url", "BAD_REQUEST"],
+      [`url=${"a".repeat(2049)}&nonce=${nonce}`, "a long url", "BAD_REQUEST"],
+      [`url=ftp%3A%2F%2Fx&nonce=${nonce}`, "another scheme", "INVALID_ARGUMENT"],
+      [`url=${encodeURIComponent(`${gatewayUrl}/?a=1`)}&nonce=${nonce}`, "a query", "INVALID_ARGUMENT"],
+      [`url=${encodeURIComponent("http://u:p@127.0.0.1:1")}&nonce=${nonce}`, "credentials", "INVALID_ARGUMENT"],
+      [`url=not-a-url&nonce=${nonce}`, "not a URL", "INVALID_ARGUMENT"],
+    ] as const) {
+      const res = await g.app.inject({ method: "GET", url: `/v1/gateway/identity?${query}` });
+      expect(res.statusCode, why).toBe(400);
+      expect((res.json() as { code: string }).code, why).toBe(code);
+    }
+  });
+
+  it("a tool checks it once, then signs its tokens", async () => {
+    const seen = await start();
+    g.rt.addPublicUrl(seen.url); // the operator's own proxy
+    const client = new GatewayClient(seen.url, { wallet });
+    await client.myConsents();
+    await client.myConsents();
+    expect(seen.seen.filter((s) => s.path.startsWith("/v1/gateway/identity"))).toHaveLength(1);
+    expect(seen.seen.filter((s) => s.authorization !== undefined).length).toBeGreaterThan(0);
+  });
+
+  it("sends no token to a relay the gateway does not serve", async () => {
+    const impostor = await start();
+    const e = await refusal(new GatewayClient(impostor.url, { wallet }).myConsents());
+    expect(e.code).toBe("GATEWAY_UNVERIFIED");
+    expect(e.message).toMatch(/does not serve/);
+    expect(impostor.seen.map((s) => s.path.split("?")[0])).toEqual(["/health", "/v1/gateway/identity"]);
+    expect(impostor.seen.every((s) => s.authorization === undefined)).toBe(true);
+  });
+
+  it("sends no token to a relay that asks in the real gateway's name", async () => {
+    const impostor = await start({ mapPath: (path, self) => path.replace(encodeURIComponent(self), encodeURIComponent(gatewayUrl)) });
+    const e = await refusal(new GatewayClient(impostor.url, { wallet }).myConsents());
+    expect(e.code).toBe("GATEWAY_UNVERIFIED");
+    expect(e.message).toContain(`its proof is for ${gatewayUrl}`);
+    expect(impostor.seen.every((s) => s.authorization === undefined)).toBe(true);
+  });
+
+  it("sends no token to a server signing with a key of its own, nor to one replaying a proof", async () => {
+    const own = Wallet.createRandom();
+    const forger = await start({
+      answer: (path) => {
+        if (!path.startsWith("/v1/gateway/identity")) return undefined;
+        const q = new URL(path, "http://x").searchParams;
+        return createJWT({ aud: q.get("url") ?? "", nonce: q.get("nonce"), iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }, { issuer: g.rt.did, signer: ES256KSigner(getBytes(own.privateKey)) }, { alg: "ES256K" }).then((proof) => ({ did: g.rt.did, proof }));
+      },
+    });
+    const forged = await refusal(new GatewayClient(forger.url, { wallet }).myConsents());
+    expect(forged.code).toBe("GATEWAY_UNVERIFIED");
+
+    // a proof the real gateway gave for this very address earlier, replayed
+    let captured: unknown;
+    const replayer = await start({ answer: (path) => (path.startsWith("/v1/gateway/identity") && captured !== undefined ? captured : undefined) });
+    g.rt.addPublicUrl(replayer.url);
+    const q = identityQuestion(replayer.url);
+    captured = (await g.app.inject({ method: "GET", url: q.path })).json();
+    expect(identityProblem(captured, q, g.rt.did)).toBeNull(); // a good proof, for its own question
+    const replayed = await refusal(new GatewayClient(replayer.url, { wallet }).myConsents());
+    expect(replayed).toMatchObject({ code: "GATEWAY_UNVERIFIED", message: expect.stringMatching(/another question \(nonce\)/) });
+    for (const r of [forger, replayer]) expect(r.seen.every((s) => s.authorization === undefined)).toBe(true);
+  });
+
+  it("judges a proof's claims one by one", async () => {
+    const q = identityQuestion(gatewayUrl);
+    const good = (await g.app.inject({ method: "GET", url: q.path })).json() as { proof: string };
+    expect(identityProblem(good, q, g.rt.did)).toBeNull();
+    const now = Math.floor(Date.now() / 1000);
+    expect(identityProblem(good, q, g.rt.did, now + 3_600)).toMatch(/times/); // long expired
+    expect(identityProblem(good, { ...q, url: "http://127.0.0.1:1" }, g.rt.did)).toMatch(/proof is for/);
+    expect(identityProblem(good, q, g.operator.did.replace(/.$/, (c) => (c === "0" ? "1" : "0")))).toMatch(/issued by/);
+    expect(identityProblem({ proof: "x.y.z" }, q, g.rt.did)).toMatch(/not a JWT/);
+    expect(identityProblem({}, q, g.rt.did)).toMatch(/no proof/);
+    expect(identityProblem(null, q, g.rt.did)).toMatch(/no proof/);
+    // signed by the gateway's own key, but claiming a lifetime longer than a proof has
+    const sign = (payload: Record<string, unknown>): Promise<string> => createJWT(payload, { issuer: g.rt.did, signer: ES256KSigner(getBytes((g.operator.wallet as Wallet).privateKey)) }, { alg: "ES256K" });
+    expect(identityProblem({ proof: await sign({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 3_600 }) }, q, g.rt.did)).toMatch(/times/);
+    expect(identityProblem({ proof: await sign({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 60 }) }, q, g.rt.did)).toBeNull();
+    const recoverable = await createJWT({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 60 }, { issuer: g.rt.did, signer: ES256KSigner(getBytes((g.operator.wallet as Wallet).privateKey), true) }, { alg: "ES256K-R" });
+    expect(identityProblem({ proof: recoverable }, q, g.rt.did)).toMatch(/ES256K-R, not ES256K/);
+  });
+});
+
+describe("gateway addresses", () => {
+  it("have one canonical form", () => {
+    expect(canonicalGatewayUrl("HTTPS://Gateway.Example:443/a/b///")).toBe("https://gateway.example/a/b");
+    expect(canonicalGatewayUrl("http://127.0.0.1:80/")).toBe("http://127.0.0.1");
+    expect(canonicalGatewayUrl("http://[::1]:8080")).toBe("http://[::1]:8080");
+    for (const bad of ["", "gateway.example", "ftp://x", "http://u@x", "http://x/?q=1", "http://x/#f", "javascript:alert(1)"]) {
+      expect(() => canonicalGatewayUrl(bad), bad).toThrow(/not a gateway URL/);
+    }
+  });
+
+  it("a listening address names what a client on this machine would use", () => {
+    expect(listeningUrls("127.0.0.1", 8080)).toEqual(["http://127.0.0.1:8080", "http://localhost:8080"]);
+    expect(listeningUrls("0.0.0.0", 8080)).toEqual(["http://127.0.0.1:8080", "http://localhost:8080"]);
+    expect(listeningUrls("::", 1)).toEqual(["http://127.0.0.1:1", "http://[::1]:1", "http://localhost:1"]);
+    expect(listeningUrls("10.0.0.5", 8080)).toEqual(["http://10.0.0.5:8080"]);
+  });
+
+  it("come from CUSTODIA_PUBLIC_URL, checked at start", () => {
+    expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_PUBLIC_URL: " https://a.example/ , https://B.example:8443 " })).publicUrls).toEqual(["https://a.example", "https://b.example:8443"]);
+    expect(gatewayConfig(gatewayConfigFromEnv({})).publicUrls).toEqual([]);
+    expect(() => gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_PUBLIC_URL: "https://a.example,gateway.example" }))).toThrow(/public URL: not a gateway URL/);
+  });
+});
