@@ -344,7 +344,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const q = req.query as { url: string; nonce: string };
     const url = canonicalGatewayUrl(q.url);
     if (!deps.publicUrls?.has(url)) {
-      throw new CustodiaError("INVALID_ARGUMENT", `this gateway does not serve ${url}: it proves its identity only for its own addresses`, { reason: "not_this_gateway", url });
+      throw new CustodiaError("INVALID_ARGUMENT", `this gateway does not serve ${url}: it proves its identity only for its own addresses (its operator names a proxy's with CUSTODIA_PUBLIC_URL)`, { reason: "not_this_gateway", url });
     }
     return { did: deps.identity.did, url, proof: await issueIdentityProof(deps.identity, { audience: url, nonce: q.nonce, nowSec: nowSec() }) };
   });
