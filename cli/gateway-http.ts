@@ -16,7 +16,7 @@
 import { ERROR_CODES, type ErrorCode } from "../core/errors.js";
 import type { Address, Bytes32, ConsentRecord, ConsentState } from "../core/domain.js";
 import { CliError, EXIT } from "./io.js";
-import { identityProblem, identityQuestion } from "./gateway-identity.js";
+import { identityProblem, identityQuestion, refusalProblem } from "./gateway-identity.js";
 import { tokenFor, type LoadedWallet } from "./wallet-store.js";
 
 /** GET /health. */
@@ -222,8 +222,11 @@ export class GatewayClient {
     try {
       answer = await this.request<unknown>("GET", question.path, undefined, "none");
     } catch (e) {
-      if (e instanceof CliError && e.code === "GATEWAY_UNAVAILABLE") throw e;
-      throw unverified(e instanceof Error ? e.message : String(e));
+      if (!(e instanceof CliError)) throw e;
+      // down, 5xx or rate-limited: it could not be asked now, which says nothing about who it is
+      const why = refusalProblem(e.code === "GATEWAY_UNAVAILABLE" ? 503 : (e.details?.["status"] as number | undefined), e.message);
+      if (why === null) throw e;
+      throw unverified(why);
     }
     const problem = identityProblem(answer, question, did);
     if (problem !== null) throw unverified(problem);
@@ -316,7 +319,8 @@ export class GatewayClient {
     const url = `${this.baseUrl}${path}`;
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(this.timeoutMs) });
+      // no redirects: a token and a body go to the address checked, or nowhere
+      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(this.timeoutMs), redirect: "error" });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = (e as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (e as Error).message);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { decodeJWT } from "did-jwt";
-import { IDENTITY_PROOF_TTL_SEC, canonicalGatewayUrl } from "../core/gateway-url.js";
+import { IDENTITY_PROOF_TTL_SEC, IDENTITY_PROOF_TYP, canonicalGatewayUrl } from "../core/gateway-url.js";
 import { didAccount, jwtSignedBy } from "./wallet-store.js";
 
 /** One question to a gateway: the path to GET (no token) and what the answer must name. */
@@ -21,6 +21,16 @@ export function identityQuestion(baseUrl: string): IdentityQuestion {
   const url = canonicalGatewayUrl(baseUrl);
   const nonce = randomBytes(32).toString("hex");
   return { path: `/v1/gateway/identity?url=${encodeURIComponent(url)}&nonce=${nonce}`, url, nonce };
+}
+
+/**
+ * Why a gateway's refusal to answer the question (an HTTP status) leaves it unverified, in words;
+ * null when the refusal says nothing about who it is (5xx, 429: it could not be asked now).
+ */
+export function refusalProblem(status: number | undefined, said: string): string | null {
+  if (status !== undefined && (status >= 500 || status === 429)) return null;
+  if (status === 404) return "it has no identity proof to give (404: not a Custodia gateway, or one older than this tool)";
+  return said;
 }
 
 /** Clock difference tolerated between the tool and the gateway, seconds (the nonce makes a proof fresh). */
@@ -42,6 +52,8 @@ export function identityProblem(answer: unknown, question: IdentityQuestion, did
   }
   const p = decoded.payload as { iss?: unknown; aud?: unknown; nonce?: unknown; iat?: unknown; exp?: unknown };
   if (decoded.header.alg !== "ES256K") return `its proof is signed with ${String(decoded.header.alg).slice(0, 20)}, not ES256K`;
+  const typ = decoded.header.typ as string; // did-jwt types it "JWT"; it is whatever the header says
+  if (typ !== IDENTITY_PROOF_TYP) return `its proof is a token of another type (${String(typ).slice(0, 40)})`;
   if (p.iss !== did) return `its proof is issued by ${String(p.iss).slice(0, 200)}`;
   if (p.aud !== question.url) return `its proof is for ${String(p.aud).slice(0, 200)}`;
   if (p.nonce !== question.nonce) return "its proof answers another question (nonce)";

@@ -6,16 +6,23 @@
  * own /health. A server at another address could claim a real gateway's DID and collect tokens
  * addressed to it, then spend them there. So before a client signs a token it asks the gateway to
  * sign a fresh nonce together with the address the client is talking to
- * (GET /v1/gateway/identity). The real gateway signs only for the addresses it serves (its
- * listening address and the public URLs its operator configured), so:
+ * (GET /v1/gateway/identity). The real gateway signs only for the addresses it serves: the public
+ * URLs its operator configured, and its loopback listening addresses when the question itself
+ * comes over loopback without proxy headers (a loopback address names another server on every
+ * machine: a relay on the client's machine must not get a proof for it). So:
  * - an impostor without the key cannot sign at all;
  * - an impostor relaying the question to the real gateway gets a refusal for its own address, or,
  *   asking in the real gateway's name, a proof for an address the client did not use.
- * The address is only as authentic as the connection to it: over the network, https.
+ * The address is only as authentic as the connection to it: over the network, https. A proxy on
+ * the gateway's own host must say so with Forwarded or X-Forwarded-For (HTTP proxies do), or the
+ * gateway cannot tell its questions from local ones.
  */
 import { CustodiaError } from "./errors.js";
 
 /** Lifetime of an identity proof, seconds: it answers one fresh question. */
+/** The JWT `typ` of an identity proof (explicit typing, RFC 8725 §3.11): no other token reads as one. */
+export const IDENTITY_PROOF_TYP = "custodia-identity+jwt";
+
 export const IDENTITY_PROOF_TTL_SEC = 60;
 
 /** The nonce a client sends: 16 to 64 random bytes, lowercase hex. */
@@ -45,16 +52,31 @@ function invalid(url: string, why: string): CustodiaError {
 }
 
 /**
- * The addresses a gateway listening on `host:port` answers at on its own: that address, and for a
- * loopback or wildcard host both loopback names (a wildcard host also serves other interfaces,
- * whose names only the operator knows: CUSTODIA_PUBLIC_URL).
+ * The loopback addresses a gateway bound to `addresses` (each a host and port, as the server
+ * reports them) answers at. `localhost` is named only when both 127.0.0.1 and ::1 are bound on
+ * the same port: where it is bound on one family, a local process holding the other family's port
+ * would answer a client whose `localhost` resolves there.
  */
-export function listeningUrls(host: string, port: number): string[] {
-  const v4 = `http://127.0.0.1:${port}`;
-  const v6 = `http://[::1]:${port}`;
-  const name = `http://localhost:${port}`;
-  if (host === "127.0.0.1" || host === "localhost" || host === "0.0.0.0") return [v4, name];
-  if (host === "::1") return [v6, name];
-  if (host === "::") return [v4, v6, name];
-  return [canonicalGatewayUrl(`http://${host.includes(":") ? `[${host}]` : host}:${port}`)];
+export function loopbackUrls(addresses: readonly { address: string; port: number }[]): string[] {
+  const out = new Set<string>();
+  const families = new Map<number, Set<4 | 6>>();
+  for (const { address, port } of addresses) {
+    // a dual-stack wildcard ("::") answers on both families
+    const v4 = address === "127.0.0.1" || address === "0.0.0.0" || address === "::";
+    const v6 = address === "::1" || address === "::";
+    if (v4) out.add(`http://127.0.0.1:${port}`);
+    if (v6) out.add(`http://[::1]:${port}`);
+    const f = families.get(port) ?? new Set<4 | 6>();
+    if (v4) f.add(4);
+    if (v6) f.add(6);
+    families.set(port, f);
+  }
+  for (const [port, f] of families) if (f.size === 2) out.add(`http://localhost:${port}`);
+  return [...out];
+}
+
+/** Whether a connection's peer address is this machine (IPv4, IPv6 or IPv4-mapped loopback). */
+export function isLoopbackPeer(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(address);
 }

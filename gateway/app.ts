@@ -20,7 +20,7 @@ import { installErrorHandling } from "./http-errors.js";
 import type { Decision, LedgerView } from "./ledger-view.js";
 import type { AnchorerPort, AppendReceipt, LogPort, VaultCodec, VaultPort } from "./ports.js";
 import { checkConsentRecord, issueConsentReceipt, issueIdentityProof } from "./receipts.js";
-import { IDENTITY_NONCE_RE, canonicalGatewayUrl } from "../core/gateway-url.js";
+import { IDENTITY_NONCE_RE, canonicalGatewayUrl, isLoopbackPeer } from "../core/gateway-url.js";
 import {
   CheckpointPageT,
   ConsentSubmissionT,
@@ -60,10 +60,11 @@ export interface GatewayDeps {
   logger?: FastifyServerOptions["logger"];
   /**
    * The addresses (canonical, see core/gateway-url.ts) this gateway signs identity proofs for:
-   * its listening address and the public URLs its operator configured. Read per request, so the
-   * runtime adds the listening address once it is known. None: every identity proof is refused.
+   * `public`, the URLs its operator configured, for anyone; `loopback`, its loopback listening
+   * addresses, only for a question asked over loopback without proxy headers. Read per request,
+   * so the runtime adds the listening addresses once it listens. None: every proof is refused.
    */
-  publicUrls?: ReadonlySet<string>;
+  servedUrls?: { public: ReadonlySet<string>; loopback: ReadonlySet<string> };
 }
 
 const ANYONE: readonly Access[] = ["CUSTOMER", "PARTNER", "AUDITOR", "GATEWAY", "ADMIN"];
@@ -343,7 +344,9 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   app.get("/v1/gateway/identity", { schema: { tags: ["service"], security: [], querystring: IdentityQueryT, response: { 200: IdentityT, 400: ErrorT, 429: ErrorT } } }, async (req) => {
     const q = req.query as { url: string; nonce: string };
     const url = canonicalGatewayUrl(q.url);
-    if (!deps.publicUrls?.has(url)) {
+    const served = deps.servedUrls;
+    const local = isLoopbackPeer(req.socket.remoteAddress) && req.headers["forwarded"] === undefined && req.headers["x-forwarded-for"] === undefined;
+    if (!(served?.public.has(url) || (local && served?.loopback.has(url)))) {
       throw new CustodiaError("INVALID_ARGUMENT", `this gateway does not serve ${url}: it proves its identity only for its own addresses (its operator names a proxy's with CUSTODIA_PUBLIC_URL)`, { reason: "not_this_gateway", url });
     }
     return { did: deps.identity.did, url, proof: await issueIdentityProof(deps.identity, { audience: url, nonce: q.nonce, nowSec: nowSec() }) };

@@ -6,7 +6,7 @@ import type { ConsentGrantMessage, ConsentRevokeMessage } from "../core/eip712.j
 import { CustodiaError } from "../core/errors.js";
 import { hashCanonical, sha256, toHex0x } from "../core/hash.js";
 import { parseDid } from "../core/did.js";
-import { IDENTITY_PROOF_TTL_SEC } from "../core/gateway-url.js";
+import { IDENTITY_PROOF_TTL_SEC, IDENTITY_PROOF_TYP } from "../core/gateway-url.js";
 
 /**
  * Checks that the ISO/IEC TS 27560 consent record a wallet sent matches what it signed: its JCS
@@ -91,7 +91,8 @@ export function issueIdentityProof(issuer: ReceiptIssuer, args: { audience: stri
   return createJWT(
     { aud: args.audience, nonce: args.nonce, iat: args.nowSec, exp: args.nowSec + IDENTITY_PROOF_TTL_SEC },
     { issuer: issuer.did, signer: es256kSigner(issuer.wallet) },
-    { alg: "ES256K", typ: "JWT" },
+    // did-jwt types `typ` as "JWT" only, and writes the header it is given as it is
+    { alg: "ES256K", typ: IDENTITY_PROOF_TYP as "JWT" },
   );
 }
 

@@ -15,7 +15,7 @@ import { logIdFor } from "../core/logs.js";
 import { LevelJtiStore } from "./auth/jti-store.js";
 import { didResolver } from "./auth/resolver.js";
 import { secp256k1DidKey } from "../core/did.js";
-import { canonicalGatewayUrl, listeningUrls } from "../core/gateway-url.js";
+import { canonicalGatewayUrl, loopbackUrls } from "../core/gateway-url.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { gatewayConfig, type GatewayConfig } from "./config.js";
 import { LedgerView, DEFAULT_VIEW_OPTIONS, type JsonSublevel } from "./ledger-view.js";
@@ -171,8 +171,8 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
     const tokens = new TokenVerifier(resolver, { audience: did, maxLifetimeSec: config.maxTokenLifetimeSec, clockSkewSec: config.clockSkewSec, cacheSize: 50_000 }, () => Math.floor(clock() / 1000));
     const jti = new LevelJtiStore(sub("jti"), () => Math.floor(clock() / 1000), config.clockSkewSec);
 
-    // the addresses it proves its identity for: the configured ones now, the listening one at listen()
-    const publicUrls = new Set<string>(config.publicUrls);
+    // the addresses it proves its identity for: the configured ones now, the loopback ones at listen()
+    const servedUrls = { public: new Set<string>(config.publicUrls), loopback: new Set<string>() };
     const deps: GatewayDeps = {
       config,
       identity: { did, wallet: opts.wallet, account },
@@ -188,7 +188,7 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
       jti,
       clock,
       logger: opts.logger ?? false,
-      publicUrls,
+      servedUrls,
     };
     const app = await buildGateway(deps);
 
@@ -220,10 +220,11 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
         await app.listen({ host: config.host, port: config.port });
         const addr = app.server.address();
         const port = typeof addr === "object" && addr ? addr.port : config.port;
-        for (const u of listeningUrls(config.host, port)) publicUrls.add(u);
+        const bound = app.addresses().flatMap((a) => (typeof a === "object" ? [{ address: a.address, port: a.port }] : []));
+        for (const u of loopbackUrls(bound)) servedUrls.loopback.add(u);
         return `http://${config.host}:${port}`;
       },
-      addPublicUrl: (url) => void publicUrls.add(canonicalGatewayUrl(url)),
+      addPublicUrl: (url) => void servedUrls.public.add(canonicalGatewayUrl(url)),
       close: async () => {
         if (closed) return;
         closed = true;

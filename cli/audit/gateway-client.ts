@@ -20,7 +20,7 @@ import { ES256KSigner, createJWT } from "did-jwt";
 import { SigningKey, computeAddress, concat, encodeBase58, getBytes } from "ethers";
 import { ERROR_CODES, CustodiaError, isCustodiaError, type ErrorCode } from "../../core/errors.js";
 import type { LogName } from "../../core/logs.js";
-import { identityProblem, identityQuestion } from "../gateway-identity.js";
+import { identityProblem, identityQuestion, refusalProblem } from "../gateway-identity.js";
 import { CliError, EXIT } from "../io.js";
 import type { AuditSource } from "./verify.js";
 
@@ -63,7 +63,7 @@ export class GatewayClient implements AuditSource {
   private audience: string | undefined;
   /** The DID the gateway proved it holds (identity()), once it has. */
   private verified: string | undefined;
-  private session: { token: string; exp: number } | undefined;
+  private session: { token: string; exp: number; aud: string } | undefined;
 
   constructor(options: GatewayClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -96,14 +96,18 @@ export class GatewayClient implements AuditSource {
     const did = this.audience!;
     if (this.verified === did) return;
     const question = identityQuestion(this.baseUrl);
-    const unverified = (why: string): CustodiaError =>
-      new CustodiaError("GATEWAY_UNVERIFIED", `the server at ${question.url} did not prove it is the gateway ${did.slice(0, 200)} (${why}); no token was sent to it`, { url: question.url, did: did.slice(0, 200) });
+    const unverified = (why: string): CliError =>
+      new CliError("GATEWAY_UNVERIFIED", `the server at ${question.url} did not prove it is the gateway ${did.slice(0, 200)} (${why}); no token was sent to it`, EXIT.UNAVAILABLE, { url: question.url, did: did.slice(0, 200) });
     let answer: unknown;
     try {
       answer = await this.request(question.path, false);
     } catch (e) {
-      if (isCustodiaError(e, "GATEWAY_UNAVAILABLE")) throw e;
-      throw unverified(e instanceof Error ? e.message : String(e));
+      if (!isCustodiaError(e)) throw e;
+      // down, 5xx or still rate-limited after the retries: it could not be asked now
+      const status = e.code === "GATEWAY_UNAVAILABLE" || e.code === "RATE_LIMITED" ? 503 : (e.details?.["status"] as number | undefined);
+      const why = refusalProblem(status, e.message);
+      if (why === null) throw e;
+      throw unverified(why);
     }
     const problem = identityProblem(answer, question, did, this.nowSec());
     if (problem !== null) throw unverified(problem);
@@ -157,15 +161,17 @@ export class GatewayClient implements AuditSource {
 
   private async token(): Promise<string> {
     if (this.audience === undefined || this.verified !== this.audience) await this.identity();
+    // signed for the DID proved, never for one a later /health named
+    const aud = this.verified!;
     const now = this.nowSec();
-    if (this.session && this.session.exp - now > SESSION_MARGIN_SEC) return this.session.token;
+    if (this.session && this.session.aud === aud && this.session.exp - now > SESSION_MARGIN_SEC) return this.session.token;
     const exp = now + this.tokenSeconds;
     const token = await createJWT(
-      { aud: this.audience, iat: now, exp, jti: randomUUID() },
+      { aud, iat: now, exp, jti: randomUUID() },
       { issuer: this.auditor.did, signer: ES256KSigner(getBytes(this.auditor.privateKey), this.recoverable) },
       { alg: this.recoverable ? "ES256K-R" : "ES256K" },
     );
-    this.session = { token, exp };
+    this.session = { token, exp, aud };
     return token;
   }
 

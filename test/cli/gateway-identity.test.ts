@@ -3,11 +3,17 @@ import type { AddressInfo } from "node:net";
 import { ES256KSigner, createJWT, decodeJWT } from "did-jwt";
 import { Wallet, getBytes } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canonicalGatewayUrl, listeningUrls } from "../../core/gateway-url.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { IDENTITY_PROOF_TYP, canonicalGatewayUrl, isLoopbackPeer, loopbackUrls } from "../../core/gateway-url.js";
 import { isCustodiaError } from "../../core/errors.js";
 import { GatewayClient } from "../../cli/gateway-http.js";
 import { identityProblem, identityQuestion } from "../../cli/gateway-identity.js";
+import { EXIT } from "../../cli/io.js";
+import { runCli } from "../../cli/main.js";
 import { newWallet } from "../../cli/wallet-store.js";
+import { captureIo, writeWallet } from "./audit/support.js";
 import { gatewayConfig, gatewayConfigFromEnv } from "../../gateway/config.js";
 import { CHAIN_ID, startTestGateway, type TestGateway } from "../gateway/harness.js";
 
@@ -29,8 +35,14 @@ interface Relay {
   close(): Promise<void>;
 }
 
-/** An HTTP server forwarding to `upstream` (headers included); `mapPath` rewrites the path, `answer` replaces an answer. */
-async function relay(upstream: string, hooks: { mapPath?: (path: string, self: string) => string; answer?: (path: string) => unknown } = {}): Promise<Relay> {
+/** What a relay answers itself instead of forwarding. */
+interface Reply {
+  status?: number;
+  body: unknown;
+}
+
+/** An HTTP server forwarding to `upstream` (headers included); `mapPath` rewrites the path, `answer` answers instead. */
+async function relay(upstream: string, hooks: { mapPath?: (path: string, self: string) => string; answer?: (path: string) => Reply | undefined | Promise<Reply | undefined> } = {}): Promise<Relay> {
   const seen: Seen[] = [];
   let self = "";
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -39,7 +51,7 @@ async function relay(upstream: string, hooks: { mapPath?: (path: string, self: s
       seen.push({ path, authorization: req.headers.authorization });
       const replaced = await hooks.answer?.(path);
       if (replaced !== undefined) {
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(replaced));
+        res.writeHead(replaced.status ?? 200, { "content-type": "application/json" }).end(JSON.stringify(replaced.body));
         return;
       }
       const headers: Record<string, string> = {};
@@ -92,23 +104,38 @@ describe("the gateway's identity proof", () => {
   });
 
   it("signs the nonce and the address asked, for its own addresses only", async () => {
-    const port = new URL(gatewayUrl).port;
-    for (const url of [gatewayUrl, `http://localhost:${port}/`, "https://gateway.bank.example/custodia"]) {
+    const signed = async (url: string, request: { remoteAddress?: string; headers?: Record<string, string> } = {}): Promise<number> => {
       const q = identityQuestion(url);
-      const res = await g.app.inject({ method: "GET", url: q.path });
-      expect(res.statusCode, url).toBe(200);
+      const res = await g.app.inject({ method: "GET", url: q.path, ...request });
+      if (res.statusCode !== 200) {
+        expect(res.json(), url).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/does not serve .*CUSTODIA_PUBLIC_URL/) });
+        return res.statusCode;
+      }
       const body = res.json() as { did: string; url: string; proof: string };
       expect(body.did).toBe(g.rt.did);
       expect(body.url).toBe(q.url);
       expect(identityProblem(body, q, g.rt.did)).toBeNull();
-      const payload = decodeJWT(body.proof).payload;
-      expect(payload).toMatchObject({ iss: g.rt.did, aud: q.url, nonce: q.nonce });
-      expect(payload.exp! - payload.iat!).toBe(60);
-    }
-    for (const url of ["http://127.0.0.1:1", "https://gateway.bank.example", "http://gateway.bank.example/custodia"]) {
-      const res = await g.app.inject({ method: "GET", url: identityQuestion(url).path });
-      expect(res.statusCode, url).toBe(400);
-      expect(res.json()).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/does not serve/) });
+      const proof = decodeJWT(body.proof);
+      expect(proof.header).toMatchObject({ alg: "ES256K", typ: IDENTITY_PROOF_TYP });
+      expect(proof.payload).toMatchObject({ iss: g.rt.did, aud: q.url, nonce: q.nonce });
+      expect(proof.payload.exp! - proof.payload.iat!).toBe(60);
+      return 200;
+    };
+    const port = new URL(gatewayUrl).port;
+    // its listening address, asked over loopback; its configured public URL, asked from anywhere
+    expect(await signed(gatewayUrl)).toBe(200);
+    expect(await signed(`${gatewayUrl}/`)).toBe(200);
+    expect(await signed("https://gateway.bank.example/custodia")).toBe(200);
+    expect(await signed("https://gateway.bank.example/custodia", { remoteAddress: "203.0.113.5" })).toBe(200);
+    // a loopback address names another server on every machine: not for a question from elsewhere,
+    // nor one a proxy passed on
+    expect(await signed(gatewayUrl, { remoteAddress: "203.0.113.5" })).toBe(400);
+    expect(await signed(gatewayUrl, { headers: { "x-forwarded-for": "203.0.113.5" } })).toBe(400);
+    expect(await signed(gatewayUrl, { headers: { forwarded: "for=203.0.113.5" } })).toBe(400);
+    // bound on 127.0.0.1 only: "localhost" may resolve to ::1, where another process may listen
+    expect(await signed(`http://localhost:${port}`)).toBe(400);
+    for (const url of ["http://127.0.0.1:1", "https://gateway.bank.example", "http://gateway.bank.example/custodia", "https://gateway.bank.example/Custodia"]) {
+      expect(await signed(url), url).toBe(400);
     }
   });
 
@@ -133,14 +160,18 @@ describe("the gateway's identity proof", () => {
     }
   });
 
-  it("a tool checks it once, then signs its tokens", async () => {
-    const seen = await start();
-    g.rt.addPublicUrl(seen.url); // the operator's own proxy
-    const client = new GatewayClient(seen.url, { wallet });
+  it("a tool checks it once, then signs its tokens, also behind a proxy serving it under a path", async () => {
+    // the operator's own proxy, serving the gateway under /custodia
+    const seen = await start({ mapPath: (path) => path.replace(/^\/custodia/i, "") });
+    g.rt.addPublicUrl(`${seen.url}/custodia/`);
+    const client = new GatewayClient(`${seen.url}/custodia/`, { wallet });
     await client.myConsents();
     await client.myConsents();
-    expect(seen.seen.filter((s) => s.path.startsWith("/v1/gateway/identity"))).toHaveLength(1);
-    expect(seen.seen.filter((s) => s.authorization !== undefined).length).toBeGreaterThan(0);
+    expect(seen.seen.filter((s) => s.path.startsWith("/custodia/v1/gateway/identity"))).toHaveLength(1);
+    expect(seen.seen.filter((s) => s.authorization !== undefined)).toHaveLength(2);
+    // the same proxy under another path is another address
+    const other = await refusal(new GatewayClient(`${seen.url}/Custodia`, { wallet }).myConsents());
+    expect(other).toMatchObject({ code: "GATEWAY_UNVERIFIED", message: expect.stringMatching(/does not serve/) });
   });
 
   it("sends no token to a relay the gateway does not serve", async () => {
@@ -166,15 +197,16 @@ describe("the gateway's identity proof", () => {
       answer: (path) => {
         if (!path.startsWith("/v1/gateway/identity")) return undefined;
         const q = new URL(path, "http://x").searchParams;
-        return createJWT({ aud: q.get("url") ?? "", nonce: q.get("nonce"), iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }, { issuer: g.rt.did, signer: ES256KSigner(getBytes(own.privateKey)) }, { alg: "ES256K" }).then((proof) => ({ did: g.rt.did, proof }));
+        const now = Math.floor(Date.now() / 1000);
+        return createJWT({ aud: q.get("url") ?? "", nonce: q.get("nonce"), iat: now, exp: now + 60 }, { issuer: g.rt.did, signer: ES256KSigner(getBytes(own.privateKey)) }, { alg: "ES256K", typ: IDENTITY_PROOF_TYP as "JWT" }).then((proof) => ({ body: { did: g.rt.did, proof } }));
       },
     });
     const forged = await refusal(new GatewayClient(forger.url, { wallet }).myConsents());
-    expect(forged.code).toBe("GATEWAY_UNVERIFIED");
+    expect(forged).toMatchObject({ code: "GATEWAY_UNVERIFIED", message: expect.stringMatching(/not signed by that DID's key/) });
 
     // a proof the real gateway gave for this very address earlier, replayed
     let captured: unknown;
-    const replayer = await start({ answer: (path) => (path.startsWith("/v1/gateway/identity") && captured !== undefined ? captured : undefined) });
+    const replayer = await start({ answer: (path) => (path.startsWith("/v1/gateway/identity") && captured !== undefined ? { body: captured } : undefined) });
     g.rt.addPublicUrl(replayer.url);
     const q = identityQuestion(replayer.url);
     captured = (await g.app.inject({ method: "GET", url: q.path })).json();
@@ -182,6 +214,38 @@ describe("the gateway's identity proof", () => {
     const replayed = await refusal(new GatewayClient(replayer.url, { wallet }).myConsents());
     expect(replayed).toMatchObject({ code: "GATEWAY_UNVERIFIED", message: expect.stringMatching(/another question \(nonce\)/) });
     for (const r of [forger, replayer]) expect(r.seen.every((s) => s.authorization === undefined)).toBe(true);
+  });
+
+  it("tells a gateway that cannot be asked now from one that will not prove who it is", async () => {
+    const answering = (status: number, body: unknown): Promise<Relay> => start({ answer: (path) => (path.startsWith("/v1/gateway/identity") ? { status, body } : undefined) });
+    const cases: [number, unknown, string, RegExp][] = [
+      [429, { code: "RATE_LIMITED", message: "slow down" }, "RATE_LIMITED", /slow down/],
+      [503, { code: "LEDGER_UNAVAILABLE", message: "down" }, "LEDGER_UNAVAILABLE", /down/],
+      [502, "bad gateway", "GATEWAY_UNAVAILABLE", /HTTP 502/],
+      [404, { code: "NOT_FOUND", message: "Route GET:/v1/gateway/identity not found" }, "GATEWAY_UNVERIFIED", /no identity proof to give \(404/],
+      [400, { code: "INVALID_ARGUMENT", message: "no" }, "GATEWAY_UNVERIFIED", /did not prove/],
+      [200, { proof: 42 }, "GATEWAY_UNVERIFIED", /no proof in its answer/],
+    ];
+    for (const [status, body, code, message] of cases) {
+      const r = await answering(status, body);
+      expect(await refusal(new GatewayClient(r.url, { wallet }).myConsents()), String(status)).toMatchObject({ code, message: expect.stringMatching(message) });
+      expect(r.seen.every((s) => s.authorization === undefined), String(status)).toBe(true);
+    }
+  });
+
+  it("a command stops with GATEWAY_UNVERIFIED and exit 3", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "custodia-identity-"));
+    try {
+      const impostor = await start();
+      const path = writeWallet(dir, wallet.privateKey, wallet.did);
+      const io = captureIo();
+      const exit = await runCli(["--gateway", impostor.url, "--data-dir", dir, "--wallet", path, "consent", "list"], io);
+      expect(exit).toBe(EXIT.UNAVAILABLE);
+      expect(io.err()).toMatch(/^error \[GATEWAY_UNVERIFIED\]: the server at http:\/\/127\.0\.0\.1:\d+ did not prove it is the gateway did:ethr:/);
+      expect(impostor.seen.every((s) => s.authorization === undefined)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("judges a proof's claims one by one", async () => {
@@ -196,10 +260,13 @@ describe("the gateway's identity proof", () => {
     expect(identityProblem({}, q, g.rt.did)).toMatch(/no proof/);
     expect(identityProblem(null, q, g.rt.did)).toMatch(/no proof/);
     // signed by the gateway's own key, but claiming a lifetime longer than a proof has
-    const sign = (payload: Record<string, unknown>): Promise<string> => createJWT(payload, { issuer: g.rt.did, signer: ES256KSigner(getBytes((g.operator.wallet as Wallet).privateKey)) }, { alg: "ES256K" });
+    const sign = (payload: Record<string, unknown>, typ = IDENTITY_PROOF_TYP): Promise<string> =>
+      createJWT(payload, { issuer: g.rt.did, signer: ES256KSigner(getBytes((g.operator.wallet as Wallet).privateKey)) }, { alg: "ES256K", typ: typ as "JWT" });
+    // the gateway's own key on a token of another kind (a plain JWT) is not a proof
+    expect(identityProblem({ proof: await sign({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 60 }, "JWT") }, q, g.rt.did)).toMatch(/another type \(JWT\)/);
     expect(identityProblem({ proof: await sign({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 3_600 }) }, q, g.rt.did)).toMatch(/times/);
     expect(identityProblem({ proof: await sign({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 60 }) }, q, g.rt.did)).toBeNull();
-    const recoverable = await createJWT({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 60 }, { issuer: g.rt.did, signer: ES256KSigner(getBytes((g.operator.wallet as Wallet).privateKey), true) }, { alg: "ES256K-R" });
+    const recoverable = await createJWT({ aud: q.url, nonce: q.nonce, iat: now, exp: now + 60 }, { issuer: g.rt.did, signer: ES256KSigner(getBytes((g.operator.wallet as Wallet).privateKey), true) }, { alg: "ES256K-R", typ: IDENTITY_PROOF_TYP as "JWT" });
     expect(identityProblem({ proof: recoverable }, q, g.rt.did)).toMatch(/ES256K-R, not ES256K/);
   });
 });
@@ -214,11 +281,17 @@ describe("gateway addresses", () => {
     }
   });
 
-  it("a listening address names what a client on this machine would use", () => {
-    expect(listeningUrls("127.0.0.1", 8080)).toEqual(["http://127.0.0.1:8080", "http://localhost:8080"]);
-    expect(listeningUrls("0.0.0.0", 8080)).toEqual(["http://127.0.0.1:8080", "http://localhost:8080"]);
-    expect(listeningUrls("::", 1)).toEqual(["http://127.0.0.1:1", "http://[::1]:1", "http://localhost:1"]);
-    expect(listeningUrls("10.0.0.5", 8080)).toEqual(["http://10.0.0.5:8080"]);
+  it("a listening address names what a client on this machine would use, and no more", () => {
+    expect(loopbackUrls([{ address: "127.0.0.1", port: 8080 }])).toEqual(["http://127.0.0.1:8080"]);
+    expect(loopbackUrls([{ address: "0.0.0.0", port: 8080 }])).toEqual(["http://127.0.0.1:8080"]);
+    expect(loopbackUrls([{ address: "::1", port: 8080 }])).toEqual(["http://[::1]:8080"]);
+    // both families on one port: "localhost" is this server whichever it resolves to
+    expect(loopbackUrls([{ address: "127.0.0.1", port: 1 }, { address: "::1", port: 1 }])).toEqual(["http://127.0.0.1:1", "http://[::1]:1", "http://localhost:1"]);
+    expect(loopbackUrls([{ address: "::", port: 1 }])).toEqual(["http://127.0.0.1:1", "http://[::1]:1", "http://localhost:1"]);
+    expect(loopbackUrls([{ address: "127.0.0.1", port: 1 }, { address: "::1", port: 2 }])).toEqual(["http://127.0.0.1:1", "http://[::1]:2"]);
+    expect(loopbackUrls([{ address: "10.0.0.5", port: 8080 }])).toEqual([]);
+    for (const a of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"]) expect(isLoopbackPeer(a), a).toBe(true);
+    for (const a of [undefined, "10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "::2", "127.0.0.1.5", "fe80::1"]) expect(isLoopbackPeer(a), String(a)).toBe(false);
   });
 
   it("come from CUSTODIA_PUBLIC_URL, checked at start", () => {
