@@ -347,7 +347,9 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const served = deps.servedUrls;
     const local = isLoopbackPeer(req.socket.remoteAddress) && req.headers["forwarded"] === undefined && req.headers["x-forwarded-for"] === undefined;
     if (!(served?.public.has(url) || (local && served?.loopback.has(url)))) {
-      throw new CustodiaError("INVALID_ARGUMENT", `this gateway does not serve ${url}: it proves its identity only for its own addresses (its operator names a proxy's with CUSTODIA_PUBLIC_URL)`, { reason: "not_this_gateway", url });
+      // a question over loopback may just use another name for it: say which ones it answers to
+      const here = local && served !== undefined && served.loopback.size > 0 ? `; on this machine it answers at ${[...served.loopback].join(", ")}` : "";
+      throw new CustodiaError("INVALID_ARGUMENT", `this gateway does not serve ${url}: it proves its identity only for its own addresses (its operator names a proxy's with CUSTODIA_PUBLIC_URL)${here}`, { reason: "not_this_gateway", url });
     }
     return { did: deps.identity.did, url, proof: await issueIdentityProof(deps.identity, { audience: url, nonce: q.nonce, nowSec: nowSec() }) };
   });

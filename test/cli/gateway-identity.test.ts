@@ -134,6 +134,10 @@ describe("the gateway's identity proof", () => {
     expect(await signed(gatewayUrl, { headers: { forwarded: "for=203.0.113.5" } })).toBe(400);
     // bound on 127.0.0.1 only: "localhost" may resolve to ::1, where another process may listen
     expect(await signed(`http://localhost:${port}`)).toBe(400);
+    const named = await g.app.inject({ method: "GET", url: identityQuestion(`http://localhost:${port}`).path });
+    expect((named.json() as { message: string }).message).toContain(`on this machine it answers at ${gatewayUrl}`);
+    const remote = await g.app.inject({ method: "GET", url: identityQuestion(`http://localhost:${port}`).path, remoteAddress: "203.0.113.5" });
+    expect((remote.json() as { message: string }).message).not.toContain("on this machine");
     for (const url of ["http://127.0.0.1:1", "https://gateway.bank.example", "http://gateway.bank.example/custodia", "https://gateway.bank.example/Custodia"]) {
       expect(await signed(url), url).toBe(400);
     }
