@@ -184,6 +184,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: config.bodyLimit,
+    // request.ip (the per-address limits) is X-Forwarded-For's client only behind a proxy named here
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     genReqId: () => randomUUID(),
     // URLs the router refuses itself (an over-long path parameter, a broken percent-escape) answer
     // like every other error: {code, message}, a documented code, and not the path echoed back

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { CustodiaError } from "../core/errors.js";
 import { canonicalGatewayUrl } from "../core/gateway-url.js";
 
@@ -50,6 +51,12 @@ export interface GatewayConfig {
    * TLS terminator's): it proves its identity for these and for the listening address only.
    */
   publicUrls: string[];
+  /**
+   * Addresses (IPs or CIDRs) of the reverse proxies in front of the gateway: from these, the client
+   * address used for the per-address limits is the one X-Forwarded-For names. None by default, and
+   * then a proxy's clients share the proxy's address and its limits.
+   */
+  trustedProxies: string[];
 }
 
 export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
@@ -73,6 +80,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   logMaxDelayMs: 0,
   maxSubjectsPerRequest: 1_000,
   publicUrls: [],
+  trustedProxies: [],
 };
 
 export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
@@ -91,7 +99,20 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
       throw new CustodiaError("CONFIG_INVALID", `public URL: ${(e as Error).message}`);
     }
   });
+  if (!Array.isArray(cfg.trustedProxies) || !cfg.trustedProxies.every(isAddressOrCidr)) {
+    throw new CustodiaError("CONFIG_INVALID", `trusted proxies must be IP addresses or CIDR ranges, got ${JSON.stringify(cfg.trustedProxies).slice(0, 200)}`);
+  }
   return cfg;
+}
+
+/** An IPv4/IPv6 address, or one with a prefix length in range ("10.0.0.0/8", "fd00::/8"). */
+function isAddressOrCidr(value: unknown): boolean {
+  if (typeof value !== "string") return false;
+  const [address, prefix, ...rest] = value.split("/");
+  const family = isIP(address ?? "");
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /** Settings from CUSTODIA_GATEWAY_* environment variables. */
@@ -113,6 +134,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Part
   num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");
   const urls = env["CUSTODIA_PUBLIC_URL"];
   if (urls !== undefined && urls.trim() !== "") out.publicUrls = urls.split(",").map((u) => u.trim()).filter((u) => u !== "");
+  const proxies = env["CUSTODIA_TRUSTED_PROXIES"];
+  if (proxies !== undefined && proxies.trim() !== "") out.trustedProxies = proxies.split(",").map((u) => u.trim()).filter((u) => u !== "");
   if (env["CUSTODIA_STRICT"] === "1" || env["CUSTODIA_STRICT"] === "true") out.strict = true;
   if (env["CUSTODIA_PUSH_HEADS"] === "1" || env["CUSTODIA_PUSH_HEADS"] === "true") out.pushHeads = true;
   return out;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InjectOptions } from "fastify";
 import { Wallet } from "ethers";
 import { sampleRecords, startTestGateway, type Identity, type TestGateway } from "./harness.js";
+import { gatewayConfig, gatewayConfigFromEnv } from "../../gateway/config.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -307,6 +308,29 @@ describe("gateway security: tokens, roles, hostile input", () => {
         expect((await small.app.inject({ method: "GET", url: "/health", remoteAddress: "10.9.8.7" })).statusCode).toBe(200);
       } finally {
         await small.close();
+      }
+    });
+
+    it("behind a trusted proxy, counts each client X-Forwarded-For names; from anyone else, the header changes nothing", async () => {
+      const small = await startTestGateway({ config: { rateLimitMax: 2, rateLimitWindowMs: 60_000, trustedProxies: ["10.0.0.0/24"] } });
+      try {
+        const from = (remoteAddress: string, client: string): Promise<number> =>
+          small.app.inject({ method: "GET", url: "/health", remoteAddress, headers: { "x-forwarded-for": client } }).then((r) => r.statusCode);
+        // two clients through the proxy: a budget each
+        expect([await from("10.0.0.1", "198.51.100.1"), await from("10.0.0.7", "198.51.100.1"), await from("10.0.0.1", "198.51.100.1")]).toEqual([200, 200, 429]);
+        expect(await from("10.0.0.1", "198.51.100.2")).toBe(200);
+        // a caller that is not a trusted proxy does not choose its address by the header
+        expect([await from("203.0.113.9", "198.51.100.3"), await from("203.0.113.9", "198.51.100.4"), await from("203.0.113.9", "198.51.100.5")]).toEqual([200, 200, 429]);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it("takes trusted proxies as addresses or CIDR ranges, and refuses anything else at start", () => {
+      expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_TRUSTED_PROXIES: " 10.0.0.1, 10.1.0.0/16 ,fd00::/8,::1" })).trustedProxies).toEqual(["10.0.0.1", "10.1.0.0/16", "fd00::/8", "::1"]);
+      expect(gatewayConfig().trustedProxies).toEqual([]);
+      for (const bad of ["proxy.example", "10.0.0.0/33", "fd00::/129", "10.0.0.0/8/1", "10.0.0.0/x", "", "10.0.0.256"]) {
+        expect(() => gatewayConfig({ trustedProxies: [bad] }), bad).toThrow(/trusted proxies must be IP addresses or CIDR ranges/);
       }
     });
 
