@@ -20,10 +20,10 @@
 import { CustodiaError } from "./errors.js";
 
 /** Lifetime of an identity proof, seconds: it answers one fresh question. */
+export const IDENTITY_PROOF_TTL_SEC = 60;
+
 /** The JWT `typ` of an identity proof (explicit typing, RFC 8725 §3.11): no other token reads as one. */
 export const IDENTITY_PROOF_TYP = "custodia-identity+jwt";
-
-export const IDENTITY_PROOF_TTL_SEC = 60;
 
 /** The nonce a client sends: 16 to 64 random bytes, lowercase hex. */
 export const IDENTITY_NONCE_RE = /^[0-9a-f]{32,128}$/;

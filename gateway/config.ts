@@ -48,7 +48,8 @@ export interface GatewayConfig {
   maxSubjectsPerRequest: number;
   /**
    * The URLs clients reach this gateway at, besides its listening address (a reverse proxy's, a
-   * TLS terminator's): it proves its identity for these and for the listening address only.
+   * TLS terminator's): it proves its identity for these, and for its loopback listening address
+   * to questions asked on its own machine, only.
    */
   publicUrls: string[];
   /**
