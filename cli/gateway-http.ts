@@ -319,8 +319,8 @@ export class GatewayClient {
     const url = `${this.baseUrl}${path}`;
     let res: Response;
     try {
-      // no redirects: a token and a body go to the address checked, or nowhere
-      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(this.timeoutMs), redirect: "error" });
+      // no redirects followed: a token and a body go to the address checked, or nowhere (a 3xx is a refusal)
+      res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(this.timeoutMs), redirect: "manual" });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = (e as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (e as Error).message);

@@ -36,8 +36,10 @@ Environment:
   CUSTODIA_GATEWAY_HOST, CUSTODIA_GATEWAY_PORT   where the gateway listens (127.0.0.1:8080)
   CUSTODIA_PUBLIC_URL   URLs clients reach it at besides that (comma-separated, e.g. its https
                         address behind a proxy): it proves its DID for these and its own only
-  CUSTODIA_TRUSTED_PROXIES  IPs/CIDRs of those proxies: per-address limits then count the client
-                        their X-Forwarded-For names
+  CUSTODIA_LOOPBACK_IDENTITY=1|0  prove its DID for 127.0.0.1:<port> to local questions
+                        (default: on unless CUSTODIA_PUBLIC_URL is set)
+  CUSTODIA_TRUSTED_PROXIES  IPs/CIDRs of those proxies (theirs only, never client networks):
+                        per-address limits then count the client their X-Forwarded-For names
   CUSTODIA_MASTER_KEY   vault master key, 32 bytes hex (default: generated into ./data/master.key)
   CUSTODIA_STRICT=1     ask the ledger on every decision instead of the event-fed index
   CUSTODIA_MAX_SYNC_AGE_MS  reuse a ledger sync this young for decisions (default 0: every

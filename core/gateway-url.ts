@@ -7,15 +7,17 @@
  * addressed to it, then spend them there. So before a client signs a token it asks the gateway to
  * sign a fresh nonce together with the address the client is talking to
  * (GET /v1/gateway/identity). The real gateway signs only for the addresses it serves: the public
- * URLs its operator configured, and its loopback listening addresses when the question itself
- * comes over loopback without proxy headers (a loopback address names another server on every
- * machine: a relay on the client's machine must not get a proof for it). So:
+ * URLs its operator configured, and — while none is configured — its loopback listening addresses,
+ * to a question that comes over loopback, is sent to that very address and carries no proxy header
+ * (a loopback address names another server on every machine: a relay on a client's machine must
+ * not get a proof for it). So:
  * - an impostor without the key cannot sign at all;
  * - an impostor relaying the question to the real gateway gets a refusal for its own address, or,
  *   asking in the real gateway's name, a proof for an address the client did not use.
- * The address is only as authentic as the connection to it: over the network, https. A proxy on
- * the gateway's own host must say so with Forwarded or X-Forwarded-For (HTTP proxies do), or the
- * gateway cannot tell its questions from local ones.
+ * The address is only as authentic as the connection to it: over the network, https. A forwarder
+ * on the gateway's own host that adds no header (a TCP forwarder, nginx's default proxy_pass) makes
+ * a remote question look local: a gateway reached that way names its public URL, which turns the
+ * loopback proofs off.
  */
 import { CustodiaError } from "./errors.js";
 

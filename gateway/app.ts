@@ -67,6 +67,9 @@ export interface GatewayDeps {
   servedUrls?: { public: ReadonlySet<string>; loopback: ReadonlySet<string> };
 }
 
+/** Headers by which HTTP proxies say they passed a request on. */
+const PROXY_HEADERS = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "via"] as const;
+
 const ANYONE: readonly Access[] = ["CUSTOMER", "PARTNER", "AUDITOR", "GATEWAY", "ADMIN"];
 const once = (roles: readonly Access[]): { auth: RouteAuth } => ({ auth: { roles, tokenUse: "once" } });
 const session = (roles: readonly Access[]): { auth: RouteAuth } => ({ auth: { roles, tokenUse: "session" } });
@@ -347,7 +350,13 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     const q = req.query as { url: string; nonce: string };
     const url = canonicalGatewayUrl(q.url);
     const served = deps.servedUrls;
-    const local = isLoopbackPeer(req.socket.remoteAddress) && req.headers["forwarded"] === undefined && req.headers["x-forwarded-for"] === undefined;
+    // a question from this machine: over loopback, naming the address it was sent to, and nothing
+    // says a proxy passed it on (only as strong as the proxies on this host: see loopbackIdentity)
+    const local =
+      config.loopbackIdentity &&
+      isLoopbackPeer(req.socket.remoteAddress) &&
+      req.headers.host === new URL(url).host &&
+      !PROXY_HEADERS.some((h) => req.headers[h] !== undefined);
     if (!(served?.public.has(url) || (local && served?.loopback.has(url)))) {
       // a question over loopback may just use another name for it: say which ones it answers to
       const here = local && served !== undefined && served.loopback.size > 0 ? `; on this machine it answers at ${[...served.loopback].join(", ")}` : "";

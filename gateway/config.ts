@@ -58,6 +58,13 @@ export interface GatewayConfig {
    * then a proxy's clients share the proxy's address and its limits.
    */
   trustedProxies: string[];
+  /**
+   * Whether the gateway proves its identity for its loopback listening address, to questions
+   * asked on its own machine. Default: on while no public URL is configured. A gateway reached
+   * through a proxy or forwarder on its own host cannot tell a remote question passed on by it from
+   * a local one (a TCP forwarder adds no header), so naming public URLs turns it off.
+   */
+  loopbackIdentity: boolean;
 }
 
 export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
@@ -82,6 +89,7 @@ export const DEFAULT_GATEWAY_CONFIG: GatewayConfig = {
   maxSubjectsPerRequest: 1_000,
   publicUrls: [],
   trustedProxies: [],
+  loopbackIdentity: true,
 };
 
 export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
@@ -94,12 +102,17 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
   if (cfg.port > 65535) throw new CustodiaError("CONFIG_INVALID", "port must be at most 65535");
   if (!Array.isArray(cfg.publicUrls)) throw new CustodiaError("CONFIG_INVALID", "publicUrls must be a list of URLs");
   cfg.publicUrls = cfg.publicUrls.map((u) => {
+    let url: string;
     try {
-      return canonicalGatewayUrl(String(u));
+      url = canonicalGatewayUrl(String(u));
     } catch (e) {
       throw new CustodiaError("CONFIG_INVALID", `public URL: ${(e as Error).message}`);
     }
+    // proved to anyone, a loopback address would let a relay on a client's machine pass as this gateway
+    if (isLoopbackHost(new URL(url).hostname)) throw new CustodiaError("CONFIG_INVALID", `public URL ${url} is a loopback address: those are proved to questions from this machine only`);
+    return url;
   });
+  if (overrides.loopbackIdentity === undefined) cfg.loopbackIdentity = cfg.publicUrls.length === 0;
   if (!Array.isArray(cfg.trustedProxies) || !cfg.trustedProxies.every(isAddressOrCidr)) {
     throw new CustodiaError("CONFIG_INVALID", `trusted proxies must be IP addresses or CIDR ranges, got ${JSON.stringify(cfg.trustedProxies).slice(0, 200)}`);
   }
@@ -113,7 +126,16 @@ function isAddressOrCidr(value: unknown): boolean {
   const family = isIP(address ?? "");
   if (family === 0 || rest.length > 0) return false;
   if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  // not /0 (every client could then name its own address), and an IPv4-mapped range at /96 or more
+  // (narrower prefixes of mapped addresses match nothing in proxy-addr)
+  const bits = Number(prefix);
+  const mapped = family === 6 && /^::ffff:/i.test(address!);
+  return /^\d{1,3}$/.test(prefix) && bits >= (mapped ? 96 : 1) && bits <= (family === 4 ? 32 : 128);
+}
+
+/** 127.0.0.0/8, ::1, localhost (as URL.hostname spells them). */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 /** Settings from CUSTODIA_GATEWAY_* environment variables. */
@@ -135,6 +157,11 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Part
   num("CUSTODIA_RATE_LIMIT_MAX", "rateLimitMax");
   const urls = env["CUSTODIA_PUBLIC_URL"];
   if (urls !== undefined && urls.trim() !== "") out.publicUrls = urls.split(",").map((u) => u.trim()).filter((u) => u !== "");
+  const loopback = env["CUSTODIA_LOOPBACK_IDENTITY"];
+  if (loopback !== undefined && loopback !== "") {
+    if (!["0", "1", "true", "false"].includes(loopback)) throw new CustodiaError("CONFIG_INVALID", `CUSTODIA_LOOPBACK_IDENTITY must be 1 or 0, got "${loopback.slice(0, 40)}"`);
+    out.loopbackIdentity = loopback === "1" || loopback === "true";
+  }
   const proxies = env["CUSTODIA_TRUSTED_PROXIES"];
   if (proxies !== undefined && proxies.trim() !== "") out.trustedProxies = proxies.split(",").map((u) => u.trim()).filter((u) => u !== "");
   if (env["CUSTODIA_STRICT"] === "1" || env["CUSTODIA_STRICT"] === "true") out.strict = true;

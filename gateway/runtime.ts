@@ -221,8 +221,10 @@ export async function createGatewayRuntime(opts: GatewayRuntimeOptions): Promise
         const addr = app.server.address();
         const port = typeof addr === "object" && addr ? addr.port : config.port;
         const bound = app.addresses().flatMap((a) => (typeof a === "object" ? [{ address: a.address, port: a.port }] : []));
-        for (const u of loopbackUrls(bound)) servedUrls.loopback.add(u);
-        return `http://${config.host}:${port}`;
+        const loopback = loopbackUrls(bound);
+        for (const u of loopback) servedUrls.loopback.add(u);
+        // an address a client on this machine can use (not 0.0.0.0 or "::")
+        return loopback[0] ?? canonicalGatewayUrl(`http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`);
       },
       addPublicUrl: (url) => void servedUrls.public.add(canonicalGatewayUrl(url)),
       close: async () => {

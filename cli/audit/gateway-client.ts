@@ -183,7 +183,7 @@ export class GatewayClient implements AuditSource {
       let res: Response;
       let text: string;
       try {
-        res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs), redirect: "error" });
+        res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs), redirect: "manual" });
         text = await readCapped(res, this.maxBodyBytes);
       } catch (e) {
         if (e instanceof CustodiaError) throw e;

@@ -94,7 +94,8 @@ describe("the gateway's identity proof", () => {
   };
 
   beforeAll(async () => {
-    g = await startTestGateway({ config: { publicUrls: ["https://Gateway.Bank.example:443/custodia/"] } });
+    // public URLs turn loopback proofs off by default; this gateway keeps them to test both kinds
+    g = await startTestGateway({ config: { publicUrls: ["https://Gateway.Bank.example:443/custodia/"], loopbackIdentity: true } });
     gatewayUrl = await g.rt.listen();
   });
 
@@ -106,7 +107,8 @@ describe("the gateway's identity proof", () => {
   it("signs the nonce and the address asked, for its own addresses only", async () => {
     const signed = async (url: string, request: { remoteAddress?: string; headers?: Record<string, string> } = {}): Promise<number> => {
       const q = identityQuestion(url);
-      const res = await g.app.inject({ method: "GET", url: q.path, ...request });
+      // the Host a client sends for that address, unless the case says otherwise
+      const res = await g.app.inject({ method: "GET", url: q.path, remoteAddress: request.remoteAddress ?? "127.0.0.1", headers: { host: new URL(q.url).host, ...request.headers } });
       if (res.statusCode !== 200) {
         expect(res.json(), url).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/does not serve .*CUSTODIA_PUBLIC_URL/) });
         return res.statusCode;
@@ -131,12 +133,16 @@ describe("the gateway's identity proof", () => {
     // nor one a proxy passed on
     expect(await signed(gatewayUrl, { remoteAddress: "203.0.113.5" })).toBe(400);
     expect(await signed(gatewayUrl, { headers: { "x-forwarded-for": "203.0.113.5" } })).toBe(400);
-    expect(await signed(gatewayUrl, { headers: { forwarded: "for=203.0.113.5" } })).toBe(400);
+    for (const header of ["forwarded", "x-real-ip", "via", "x-forwarded-host", "x-forwarded-proto"]) {
+      expect(await signed(gatewayUrl, { headers: { [header]: "x" } }), header).toBe(400);
+    }
+    // sent to another name than the one asked about: a proxy passing on a question for its own host
+    expect(await signed(gatewayUrl, { headers: { host: "gateway.bank.example" } })).toBe(400);
     // bound on 127.0.0.1 only: "localhost" may resolve to ::1, where another process may listen
     expect(await signed(`http://localhost:${port}`)).toBe(400);
-    const named = await g.app.inject({ method: "GET", url: identityQuestion(`http://localhost:${port}`).path });
+    const named = await g.app.inject({ method: "GET", url: identityQuestion(`http://localhost:${port}`).path, headers: { host: `localhost:${port}` } });
     expect((named.json() as { message: string }).message).toContain(`on this machine it answers at ${gatewayUrl}`);
-    const remote = await g.app.inject({ method: "GET", url: identityQuestion(`http://localhost:${port}`).path, remoteAddress: "203.0.113.5" });
+    const remote = await g.app.inject({ method: "GET", url: identityQuestion(`http://localhost:${port}`).path, remoteAddress: "203.0.113.5", headers: { host: `localhost:${port}` } });
     expect((remote.json() as { message: string }).message).not.toContain("on this machine");
     for (const url of ["http://127.0.0.1:1", "https://gateway.bank.example", "http://gateway.bank.example/custodia", "https://gateway.bank.example/Custodia"]) {
       expect(await signed(url), url).toBe(400);
@@ -213,7 +219,7 @@ describe("the gateway's identity proof", () => {
     const replayer = await start({ answer: (path) => (path.startsWith("/v1/gateway/identity") && captured !== undefined ? { body: captured } : undefined) });
     g.rt.addPublicUrl(replayer.url);
     const q = identityQuestion(replayer.url);
-    captured = (await g.app.inject({ method: "GET", url: q.path })).json();
+    captured = (await g.app.inject({ method: "GET", url: q.path, headers: { host: new URL(q.url).host } })).json();
     expect(identityProblem(captured, q, g.rt.did)).toBeNull(); // a good proof, for its own question
     const replayed = await refusal(new GatewayClient(replayer.url, { wallet }).myConsents());
     expect(replayed).toMatchObject({ code: "GATEWAY_UNVERIFIED", message: expect.stringMatching(/another question \(nonce\)/) });
@@ -227,6 +233,7 @@ describe("the gateway's identity proof", () => {
       [503, { code: "LEDGER_UNAVAILABLE", message: "down" }, "LEDGER_UNAVAILABLE", /down/],
       [502, "bad gateway", "GATEWAY_UNAVAILABLE", /HTTP 502/],
       [404, { code: "NOT_FOUND", message: "Route GET:/v1/gateway/identity not found" }, "GATEWAY_UNVERIFIED", /no identity proof to give \(404/],
+      [302, "moved", "GATEWAY_UNVERIFIED", /HTTP 302/], // a redirect is not followed
       [400, { code: "INVALID_ARGUMENT", message: "no" }, "GATEWAY_UNVERIFIED", /did not prove/],
       [200, { proof: 42 }, "GATEWAY_UNVERIFIED", /no proof in its answer/],
     ];
@@ -254,7 +261,7 @@ describe("the gateway's identity proof", () => {
 
   it("judges a proof's claims one by one", async () => {
     const q = identityQuestion(gatewayUrl);
-    const good = (await g.app.inject({ method: "GET", url: q.path })).json() as { proof: string };
+    const good = (await g.app.inject({ method: "GET", url: q.path, headers: { host: new URL(q.url).host } })).json() as { proof: string };
     expect(identityProblem(good, q, g.rt.did)).toBeNull();
     const now = Math.floor(Date.now() / 1000);
     expect(identityProblem(good, q, g.rt.did, now + 3_600)).toMatch(/times/); // long expired
@@ -298,7 +305,30 @@ describe("gateway addresses", () => {
     for (const a of [undefined, "10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "::2", "127.0.0.1.5", "fe80::1"]) expect(isLoopbackPeer(a), String(a)).toBe(false);
   });
 
+  it("a gateway with public URLs proves none of its loopback addresses unless told to", async () => {
+    const proxied = await startTestGateway({ config: { publicUrls: ["https://gateway.bank.example"] } });
+    try {
+      const url = await proxied.rt.listen();
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const e = await refusal(new GatewayClient(url, { wallet: newWallet("ethr", CHAIN_ID) }).myConsents());
+      expect(e).toMatchObject({ code: "GATEWAY_UNVERIFIED", message: expect.stringMatching(/does not serve/) });
+      expect(e.message).not.toContain("on this machine");
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it("come from CUSTODIA_PUBLIC_URL, checked at start", () => {
+    expect(gatewayConfig().loopbackIdentity).toBe(true);
+    expect(gatewayConfig({ publicUrls: ["https://a.example"] }).loopbackIdentity).toBe(false);
+    expect(gatewayConfig({ publicUrls: ["https://a.example"], loopbackIdentity: true }).loopbackIdentity).toBe(true);
+    expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_PUBLIC_URL: "https://a.example", CUSTODIA_LOOPBACK_IDENTITY: "1" })).loopbackIdentity).toBe(true);
+    expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_LOOPBACK_IDENTITY: "0" })).loopbackIdentity).toBe(false);
+    expect(() => gatewayConfigFromEnv({ CUSTODIA_LOOPBACK_IDENTITY: "yes" })).toThrow(/must be 1 or 0/);
+    // proved to anyone, a loopback address would let a relay on a client's machine pass as the gateway
+    for (const loopback of ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:8080", "https://127.9.9.9"]) {
+      expect(() => gatewayConfig({ publicUrls: [loopback] }), loopback).toThrow(/is a loopback address/);
+    }
     expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_PUBLIC_URL: " https://a.example/ , https://B.example:8443 " })).publicUrls).toEqual(["https://a.example", "https://b.example:8443"]);
     expect(gatewayConfig(gatewayConfigFromEnv({})).publicUrls).toEqual([]);
     expect(() => gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_PUBLIC_URL: "https://a.example,gateway.example" }))).toThrow(/public URL: not a gateway URL/);

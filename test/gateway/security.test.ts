@@ -327,9 +327,9 @@ describe("gateway security: tokens, roles, hostile input", () => {
     });
 
     it("takes trusted proxies as addresses or CIDR ranges, and refuses anything else at start", () => {
-      expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_TRUSTED_PROXIES: " 10.0.0.1, 10.1.0.0/16 ,fd00::/8,::1" })).trustedProxies).toEqual(["10.0.0.1", "10.1.0.0/16", "fd00::/8", "::1"]);
+      expect(gatewayConfig(gatewayConfigFromEnv({ CUSTODIA_TRUSTED_PROXIES: " 10.0.0.1, 10.1.0.0/16 ,fd00::/8,::1,::ffff:10.0.0.0/104" })).trustedProxies).toEqual(["10.0.0.1", "10.1.0.0/16", "fd00::/8", "::1", "::ffff:10.0.0.0/104"]);
       expect(gatewayConfig().trustedProxies).toEqual([]);
-      for (const bad of ["proxy.example", "10.0.0.0/33", "fd00::/129", "10.0.0.0/8/1", "10.0.0.0/x", "", "10.0.0.256"]) {
+      for (const bad of ["proxy.example", "10.0.0.0/33", "fd00::/129", "10.0.0.0/8/1", "10.0.0.0/x", "", "10.0.0.256", "0.0.0.0/0", "::/0", "::ffff:10.0.0.0/8"]) {
         expect(() => gatewayConfig({ trustedProxies: [bad] }), bad).toThrow(/trusted proxies must be IP addresses or CIDR ranges/);
       }
     });
